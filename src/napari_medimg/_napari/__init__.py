@@ -1,0 +1,1 @@
+"""napari adapters: layers <-> Volume, reader, writer, sample data (no Qt)."""

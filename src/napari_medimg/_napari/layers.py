@@ -1,0 +1,210 @@
+"""Conversion between Volumes and napari layer data (no Qt, napari imported lazily).
+
+A Volume is shown in napari after a lossless axis permutation / flip
+(:func:`~napari_medimg.io.orientation.to_nearest_axes`), so every study appears in the
+same patient orientation and layers from different files overlay in world millimetres.
+Layer ``scale`` is the spacing and ``translate`` the origin. A remaining obliquity
+cannot be shown by napari's axis-aligned slicing: such a layer is displayed on its own
+voxel grid, its true direction is kept in ``metadata["medimg"]["direction"]``, a warning
+says so, and the writers put it back into the file.
+
+``metadata["medimg"]`` holds what the writers need to restore the source geometry:
+``reorientation`` (from the source array to the displayed one), ``direction``
+(numpy order), ``source_format``, ``source_name`` and the safe metadata of the Volume.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..dtypes import as_labels
+from ..io.orientation import AxisReorientation, to_nearest_axes, undo_reorientation
+from ..io.warnings_codes import OBLIQUE, make_warning
+from ..volume import Volume
+
+__all__ = ["volume_to_layer_data", "layer_to_volume", "layer_snapshot", "MEDIMG_KEY"]
+
+MEDIMG_KEY = "medimg"
+_SPATIAL_LABELS = {2: ("y", "x"), 3: ("z", "y", "x")}
+
+
+def _json_safe(value: Any) -> Any:
+    """Turn numpy scalars and arrays into plain Python for layer metadata."""
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def volume_to_layer_data(
+    volume: Volume, *, name: str, layer_type: str = "image", **extra: Any
+) -> tuple[Any, dict[str, Any], str]:
+    """A napari layer data tuple for a Volume, in world millimetres.
+
+    Parameters
+    ----------
+    volume : Volume
+        What to show.
+    name : str
+        Layer name.
+    layer_type : str
+        ``"image"`` or ``"labels"``.
+    **extra
+        Further layer keyword arguments (colormap, contrast_limits, ...).
+
+    Returns
+    -------
+    tuple
+        ``(data, kwargs, layer_type)`` for napari.
+    """
+    if "reorientation" in volume.metadata:
+        # Already in the displayed frame (it came from a layer): keep how it got there.
+        shown = volume
+        reorientation = AxisReorientation.from_dict(volume.metadata["reorientation"])
+    else:
+        shown, reorientation = to_nearest_axes(volume)
+    leading = len(shown.leading_shape)
+    warnings = list(volume.metadata.get("warnings", []))
+    if not shown.is_axis_aligned:
+        angle = shown.obliquity_degrees
+        note = make_warning(
+            OBLIQUE,
+            f"the volume is oblique by {angle:.2f} degrees; napari shows it on its own voxel "
+            "grid (positions are exact at the origin and off by up to "
+            f"{angle:.2f} degrees elsewhere); the true direction is kept in the layer "
+            "metadata and written back when saving; resample to an axis-aligned grid for "
+            "exact overlays with other series",
+        )
+        if not any(w.startswith(OBLIQUE) for w in warnings):
+            warnings.append(note)
+    medimg = _json_safe(
+        {
+            **{k: v for k, v in volume.metadata.items() if k != "warnings"},
+            "warnings": warnings,
+            "reorientation": reorientation.as_dict(),
+            "direction": shown.direction,
+            "spatial_ndim": shown.spatial_ndim,
+        }
+    )
+    data = shown.array
+    if layer_type == "labels":
+        data = as_labels(data)
+    kwargs: dict[str, Any] = {
+        "name": name,
+        "scale": (1.0,) * leading + tuple(shown.spacing),
+        "translate": (0.0,) * leading + tuple(shown.origin),
+        "units": ("pixel",) * leading + ("mm",) * shown.spatial_ndim,
+        "axis_labels": ("t", "u", "v")[:leading] + _SPATIAL_LABELS[shown.spatial_ndim],
+        "metadata": {MEDIMG_KEY: medimg},
+    }
+    if layer_type == "image":
+        kwargs["rgb"] = shown.rgb
+    kwargs.update(extra)
+    return data, kwargs, layer_type
+
+
+def _layer_affine(meta: dict[str, Any], ndim: int) -> np.ndarray:
+    """The layer's full data-to-world matrix ``(ndim+1, ndim+1)`` from its attributes."""
+    from napari.utils.transforms import Affine
+
+    transform = Affine(
+        scale=meta.get("scale", (1.0,) * ndim),
+        translate=meta.get("translate", (0.0,) * ndim),
+        rotate=meta.get("rotate"),
+        shear=meta.get("shear"),
+        ndim=ndim,
+    )
+    matrix = transform.affine_matrix
+    extra = meta.get("affine")
+    if extra is not None:
+        extra = extra.affine_matrix if hasattr(extra, "affine_matrix") else np.asarray(extra)
+        matrix = extra @ matrix
+    return matrix
+
+
+def layer_to_volume(
+    data: Any, meta: dict[str, Any], *, labels: bool = False, source: dict[str, Any] | None = None
+) -> Volume:
+    """A Volume in the source file's voxel order from napari layer data and attributes.
+
+    The world geometry comes from the layer's own transform (scale, translate, rotate,
+    shear, affine), so a layer moved in napari is written where it is shown. When the
+    layer (or ``source``, the metadata of the image it was drawn on) came from this
+    plugin's reader, the true oblique direction is restored and the array is put back
+    in the source file's axis order, so the written file lines up voxel for voxel with
+    the source.
+
+    Parameters
+    ----------
+    data : array-like
+        Layer data (the highest resolution level is used for multiscale data).
+    meta : dict
+        Layer attributes as napari gives them to writers.
+    labels : bool
+        Store as labels: the smallest unsigned integer type that fits.
+    source : dict, optional
+        ``metadata["medimg"]`` of the image layer this one was drawn on, used when the
+        layer has none of its own.
+
+    Returns
+    -------
+    Volume
+    """
+    if isinstance(data, (list, tuple)):  # multiscale: keep full resolution
+        data = data[0]
+    array = np.asarray(data)
+    medimg = dict((meta.get("metadata") or {}).get(MEDIMG_KEY) or source or {})
+    rgb = bool(meta.get("rgb", False)) and not labels
+    ndim = array.ndim - (1 if rgb else 0)
+    spatial = int(medimg.get("spatial_ndim", min(ndim, 3)))
+    if spatial > ndim:
+        spatial = ndim
+    matrix = _layer_affine(meta, ndim)
+    linear = matrix[ndim - spatial : ndim, ndim - spatial : ndim]
+    spacing = np.linalg.norm(linear, axis=0)
+    if np.any(spacing <= 0):
+        raise ValueError(f"the layer's scale {meta.get('scale')} has a zero entry; cannot write it")
+    direction = linear / spacing
+    origin = matrix[ndim - spatial : ndim, ndim]
+    stored = medimg.get("direction")
+    if stored is not None and np.allclose(direction, np.eye(spatial), atol=1e-6):
+        stored = np.asarray(stored, dtype=np.float64)
+        if stored.shape == (spatial, spatial):
+            direction = stored
+    if labels:
+        array = as_labels(array)
+    keep = {k: v for k, v in medimg.items() if k in ("modality", "source_format", "source_name", "time_spacing")}
+    volume = Volume(array, tuple(spacing), tuple(origin), direction, keep, rgb=rgb)
+    reorientation = medimg.get("reorientation")
+    if reorientation is not None and len(reorientation.get("order", ())) == spatial:
+        volume = undo_reorientation(volume, AxisReorientation.from_dict(reorientation))
+    return volume
+
+
+def layer_snapshot(layer: Any) -> Volume:
+    """The layer as a Volume in the displayed frame, safe to hand to a worker thread.
+
+    Labels are copied (the user may keep painting); image data is shared, since napari
+    never edits image arrays in place. The Volume's metadata is the layer's
+    ``metadata["medimg"]`` so results can be shown and saved with the source geometry.
+    """
+    data = layer.data[0] if getattr(layer, "multiscale", False) else layer.data
+    array = np.array(data) if layer._type_string == "labels" else np.asarray(data)
+    medimg = dict((layer.metadata or {}).get(MEDIMG_KEY) or {})
+    rgb = bool(getattr(layer, "rgb", False))
+    ndim = array.ndim - (1 if rgb else 0)
+    spatial = min(int(medimg.get("spatial_ndim", min(ndim, 3))), ndim)
+    scale = np.asarray(layer.scale, dtype=float)[ndim - spatial :]
+    translate = np.asarray(layer.translate, dtype=float)[ndim - spatial :]
+    direction = np.asarray(medimg.get("direction", np.eye(spatial)), dtype=float)
+    if direction.shape != (spatial, spatial):
+        direction = np.eye(spatial)
+    medimg.setdefault("reorientation", {"order": list(range(spatial)), "flips": [False] * spatial})
+    return Volume(array, tuple(scale), tuple(translate), direction, medimg, rgb=rgb)

@@ -1,0 +1,82 @@
+"""napari reader contribution for DICOM, NIfTI, NRRD, MetaImage and pictures."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Callable
+
+from ..io import can_read, read
+from ..volume import Volume
+from .display import image_display_kwargs
+from .layers import volume_to_layer_data
+
+__all__ = ["get_reader", "read_layers"]
+
+LayerData = tuple[Any, dict[str, Any], str]
+_LABEL_HINTS = ("label", "seg", "mask", "roi")
+
+
+def get_reader(path: str | list[str]) -> Callable[[Any], list[LayerData]] | None:
+    """Return :func:`read_layers` when every path looks readable, else None.
+
+    Only cheap checks happen here (extension, DICOM preamble); nothing is decoded.
+    """
+    paths = [path] if isinstance(path, (str, os.PathLike)) else list(path)
+    if not paths:
+        return None
+    try:
+        if all(can_read(p) for p in paths):
+            return read_layers
+    except OSError:
+        return None
+    return None
+
+
+def _looks_like_labels(path: Path, volume: Volume) -> bool:
+    """Integer data whose file name says label / seg / mask / roi."""
+    name = path.name.lower()
+    return (
+        not volume.rgb
+        and volume.array.dtype.kind in "ui"
+        and any(hint in name for hint in _LABEL_HINTS)
+        and int(volume.array.min(initial=0)) >= 0
+    )
+
+
+def _layer_name(path: Path) -> str:
+    name = path.name
+    for ext in (".nii.gz", ".nii", ".nrrd", ".nhdr", ".mha", ".mhd", ".dcm"):
+        if name.lower().endswith(ext):
+            return name[: -len(ext)]
+    return Path(name).stem if path.is_file() else name
+
+
+def read_layers(path: str | list[str]) -> list[LayerData]:
+    """Read each path into an image (or labels) layer in world millimetres.
+
+    Files of one DICOM series given together are read once. Geometry warnings (gantry
+    tilt, gaps, obliquity, ...) are shown as napari notifications and kept in
+    ``layer.metadata["medimg"]["warnings"]``.
+    """
+    from napari.utils.notifications import show_warning
+
+    paths = [path] if isinstance(path, (str, os.PathLike)) else list(path)
+    layers: list[LayerData] = []
+    seen_series: set[str] = set()
+    for item in paths:
+        item = Path(item)
+        volume = read(item)
+        series = volume.metadata.get("series_uid")
+        if series is not None:
+            if series in seen_series:
+                continue
+            seen_series.add(series)
+        name = _layer_name(item)
+        if _looks_like_labels(item, volume):
+            layers.append(volume_to_layer_data(volume, name=name, layer_type="labels"))
+        else:
+            layers.append(volume_to_layer_data(volume, name=name, **image_display_kwargs(volume)))
+        for warning in layers[-1][1]["metadata"]["medimg"].get("warnings", []):
+            show_warning(f"{name}: {warning}")
+    return layers

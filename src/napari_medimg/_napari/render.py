@@ -1,0 +1,61 @@
+"""Render pictures of results with a real napari viewer (needs a display or Xvfb)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ..volume import Volume
+from .display import image_display_kwargs
+from .layers import volume_to_layer_data
+
+__all__ = ["render_pipeline_png"]
+
+
+def render_pipeline_png(image: Volume, lungs: Volume, nodule: Volume | None, path: Path) -> Path:
+    """Screenshot of the axial slice through the nodule (or the middle) with the labels on top.
+
+    Parameters
+    ----------
+    image, lungs, nodule : Volume
+        The CT, the lung labels and the nodule label (optional), on the same grid.
+    path : Path
+        PNG to write.
+
+    Returns
+    -------
+    Path
+        The PNG written.
+    """
+    import napari
+
+    viewer = napari.Viewer(show=True)
+    try:
+        viewer.window._qt_window.resize(900, 900)
+        window = {"contrast_limits": (-1350.0, 150.0), "colormap": "gray"} if image.metadata.get(
+            "modality"
+        ) == "CT" else image_display_kwargs(image)
+        viewer._add_layer_from_data(*volume_to_layer_data(image, name="CT", **window))
+        viewer._add_layer_from_data(
+            *volume_to_layer_data(lungs, name="lungs", layer_type="labels", opacity=0.35)
+        )
+        focus = lungs
+        if nodule is not None and nodule.array.any():
+            viewer._add_layer_from_data(
+                *volume_to_layer_data(nodule, name="nodule", layer_type="labels", opacity=0.8)
+            )
+            focus = nodule
+        layer = viewer.layers["CT"]
+        index = np.argwhere(focus.array != 0).mean(axis=0) if focus.array.any() else np.array(focus.spatial_shape) / 2
+        world = layer.data_to_world(index)
+        viewer.dims.set_point(0, world[0])
+        viewer.reset_view()
+        picture = viewer.screenshot(canvas_only=True, flash=False)
+    finally:
+        viewer.close()
+    from skimage.io import imsave
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    imsave(path, picture, check_contrast=False)
+    return path

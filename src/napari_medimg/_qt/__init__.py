@@ -1,0 +1,1 @@
+"""Qt widgets and the worker / progress / cancel bridge. Imported only by the napari manifest."""

@@ -1,0 +1,170 @@
+"""One dock widget per registered operation, generated from the registry.
+
+Each widget has a layer picker, the operation's parameters with their units and
+tooltips, Run and Cancel buttons and a progress bar. The input layer is snapshotted,
+the operation runs in a napari worker thread, and the result becomes a new layer with
+the input's geometry. Errors become napari notifications; no layer is replaced.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from magicgui.widgets import Container, ProgressBar, PushButton, create_widget
+from qtpy.QtCore import QTimer
+
+from ..operations import OPERATIONS, Operation, get_operation
+from .._napari.display import image_display_kwargs
+from .._napari.layers import layer_snapshot, volume_to_layer_data
+
+__all__ = ["OperationWidget", "make_operation_widget"]
+
+_POLL_MS = 100
+
+
+class OperationWidget(Container):
+    """A magicgui container that runs one :class:`~napari_medimg.operations.Operation`.
+
+    Parameters
+    ----------
+    viewer : napari.Viewer
+        The viewer whose layers are offered and receive the result.
+    operation : Operation
+        What to run.
+    """
+
+    def __init__(self, viewer: Any, operation: Operation) -> None:
+        import napari
+
+        super().__init__(labels=True)
+        self.viewer = viewer
+        self.operation = operation
+        layer_type = napari.layers.Labels if operation.input_kind == "labels" else napari.layers.Image
+        self.input_layer = create_widget(annotation=layer_type, label="input")
+        self.parameter_widgets = {}
+        for parameter in operation.parameters:
+            options: dict[str, Any] = {"tooltip": parameter.help}
+            if parameter.choices:
+                options["choices"] = parameter.choices
+            if parameter.minimum is not None:
+                options["min"] = parameter.minimum
+            if parameter.maximum is not None:
+                options["max"] = parameter.maximum
+            elif parameter.type is float:
+                options["max"] = 1e9
+            if parameter.type is float:
+                options.setdefault("min", -1e9)
+                options["step"] = 0.1
+            widget = create_widget(
+                value=parameter.default, annotation=parameter.type, label=parameter.label, options=options
+            )
+            self.parameter_widgets[parameter.name] = widget
+        self.run_button = PushButton(text=f"Run {operation.title}")
+        self.cancel_button = PushButton(text="Cancel", enabled=False)
+        self.progress_bar = ProgressBar(value=0, min=0, max=100, label="progress")
+        self.extend(
+            [self.input_layer, *self.parameter_widgets.values(), self.run_button, self.cancel_button, self.progress_bar]
+        )
+        self.run_button.changed.connect(self.start)
+        self.cancel_button.changed.connect(self.cancel)
+        self.worker = None
+        self._cancelled = threading.Event()
+        self._fraction = 0.0
+        self._timer = QTimer()
+        self._timer.setInterval(_POLL_MS)
+        self._timer.timeout.connect(self._show_progress)
+        self.input_layer.reset_choices()
+        viewer.layers.events.inserted.connect(self.input_layer.reset_choices)
+        viewer.layers.events.removed.connect(self.input_layer.reset_choices)
+
+    # --------------------------------------------------------------- running
+    def values(self) -> dict[str, Any]:
+        """Current parameter values."""
+        return {name: widget.value for name, widget in self.parameter_widgets.items()}
+
+    def start(self) -> Any:
+        """Snapshot the input layer and run the operation in a worker thread.
+
+        Returns
+        -------
+        napari.qt.threading.FunctionWorker or None
+            The started worker (tests wait on its signals), None when no input is chosen.
+        """
+        from napari.qt.threading import create_worker
+        from napari.utils.notifications import show_error
+
+        layer = self.input_layer.value
+        if layer is None:
+            show_error(f"{self.operation.title}: choose an input layer first")
+            return None
+        volume = layer_snapshot(layer)
+        values = self.values()
+        self._cancelled.clear()
+        self._fraction = 0.0
+        worker = create_worker(
+            self.operation.run,
+            volume,
+            values,
+            progress=self._set_fraction,
+            cancel=self._cancelled.is_set,
+            _start_thread=False,
+        )
+        worker.returned.connect(lambda result: self._add_result(result, layer.name))
+        worker.errored.connect(lambda exc: show_error(f"{self.operation.title} failed: {exc}"))
+        worker.finished.connect(self._finished)
+        self.worker = worker
+        self.run_button.enabled = False
+        self.cancel_button.enabled = True
+        self._timer.start()
+        worker.start()
+        return worker
+
+    def cancel(self) -> None:
+        """Ask the running operation to stop; its result, if any, is discarded."""
+        self._cancelled.set()
+        if self.worker is not None:
+            self.worker.quit()
+
+    def _set_fraction(self, fraction: float) -> None:  # called from the worker thread
+        self._fraction = float(fraction)
+
+    def _show_progress(self) -> None:
+        self.progress_bar.value = int(round(100 * min(max(self._fraction, 0.0), 1.0)))
+
+    def _finished(self) -> None:
+        self._timer.stop()
+        self.run_button.enabled = True
+        self.cancel_button.enabled = False
+        self.progress_bar.value = 0 if self._cancelled.is_set() else 100
+
+    def _add_result(self, volume: Any, input_name: str) -> None:
+        if self._cancelled.is_set():
+            return
+        name = f"{input_name} {self.operation.name}"
+        if self.operation.output_kind == "labels":
+            data = volume_to_layer_data(volume, name=name, layer_type="labels")
+        else:
+            data = volume_to_layer_data(volume, name=name, **image_display_kwargs(volume))
+        self.viewer._add_layer_from_data(*data)
+
+
+def make_operation_widget(napari_viewer: Any, name: str) -> OperationWidget:
+    """The dock widget of the operation called ``name``."""
+    return OperationWidget(napari_viewer, get_operation(name))
+
+
+def __getattr__(attribute: str) -> Any:
+    """``make_<operation>`` factories, one per registered operation, for the manifest."""
+    prefix = "make_"
+    if attribute.startswith(prefix):
+        name = attribute[len(prefix) :]
+        if any(op.name == name for op in OPERATIONS):
+
+            def factory(napari_viewer: Any) -> OperationWidget:
+                return make_operation_widget(napari_viewer, name)
+
+            factory.__name__ = attribute
+            factory.__doc__ = f"Dock widget for the {name} operation."
+            return factory
+    raise AttributeError(f"module {__name__!r} has no attribute {attribute!r}")

@@ -1,0 +1,204 @@
+"""File formats read and written through SimpleITK: NIfTI, NRRD, MetaImage and 2D pictures."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import SimpleITK as sitk
+
+from ..volume import Volume
+from .errors import ImageReadError, ImageWriteError
+from .sitk_convert import volume_from_sitk, volume_to_sitk
+
+__all__ = [
+    "VOLUME_EXTENSIONS",
+    "PICTURE_EXTENSIONS",
+    "WRITE_EXTENSIONS",
+    "format_of",
+    "check_not_placeholder",
+    "read_sitk_file",
+    "write_sitk_file",
+]
+
+VOLUME_EXTENSIONS = {
+    ".nii.gz": "nifti",
+    ".nii": "nifti",
+    ".nrrd": "nrrd",
+    ".nhdr": "nrrd",
+    ".mha": "metaimage",
+    ".mhd": "metaimage",
+}
+PICTURE_EXTENSIONS = {
+    ".png": "png",
+    ".jpg": "jpeg",
+    ".jpeg": "jpeg",
+    ".tif": "tiff",
+    ".tiff": "tiff",
+    ".bmp": "bmp",
+}
+WRITE_EXTENSIONS = (".nii.gz", ".nii", ".nrrd", ".nhdr", ".mha", ".mhd", ".png", ".tif", ".tiff")
+
+# Keys of a file's own header that are safe to show (never patient identifiers).
+_SAFE_HEADER_KEYS = {
+    "Modality": "modality",
+    "modality": "modality",
+    "descrip": "description",
+    "intent_name": "intent",
+}
+
+
+def format_of(path: str | os.PathLike) -> str | None:
+    """The format name for a path's extension, or None when it is not a known one."""
+    name = Path(path).name.lower()
+    for table in (VOLUME_EXTENSIONS, PICTURE_EXTENSIONS):
+        for ext, fmt in table.items():
+            if name.endswith(ext):
+                return fmt
+    return None
+
+
+def check_not_placeholder(path: Path) -> None:
+    """Raise a clear error for an empty file or a Git-LFS / git-annex pointer.
+
+    Parameters
+    ----------
+    path : Path
+        The file to check.
+
+    Raises
+    ------
+    ImageReadError
+        When the file is empty or is a pointer to data stored elsewhere.
+    """
+    size = path.stat().st_size
+    if size == 0:
+        raise ImageReadError(f"{path} is empty (0 bytes); the download or copy is incomplete")
+    if size < 1024:
+        head = path.read_bytes()[:200]
+        if head.startswith(b"version https://git-lfs"):
+            raise ImageReadError(
+                f"{path} is a Git-LFS pointer, not the image itself; run `git lfs pull` "
+                "in its repository to fetch the real file"
+            )
+        if b"/annex/objects/" in head:
+            raise ImageReadError(
+                f"{path} is a git-annex pointer; run `git annex get` to fetch the real file"
+            )
+
+
+def read_sitk_file(path: str | os.PathLike) -> Volume:
+    """Read a NIfTI, NRRD, MetaImage or 2D picture file into a Volume.
+
+    Parameters
+    ----------
+    path : str or PathLike
+        The file. ``.nhdr`` / ``.mhd`` headers find their data file themselves.
+
+    Returns
+    -------
+    Volume
+        With ``metadata["source_format"]`` and safe header fields.
+
+    Raises
+    ------
+    ImageReadError
+        When the file is missing, a pointer, or cannot be decoded.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ImageReadError(f"{path} does not exist or is not a file")
+    check_not_placeholder(path)
+    fmt = format_of(path)
+    reader = sitk.ImageFileReader()
+    reader.SetFileName(str(path))
+    try:
+        reader.ReadImageInformation()
+        image = reader.Execute()
+    except RuntimeError as exc:
+        detail = str(exc).strip().splitlines()
+        detail = next((line for line in reversed(detail) if line.strip()), "")
+        raise ImageReadError(
+            f"{path} could not be read as {fmt or 'an image'}: the file is corrupt, truncated "
+            f"or not in the format its name says ({detail[-200:]})"
+        ) from None
+    metadata = {"source_format": fmt, "source_name": path.name}
+    for key in reader.GetMetaDataKeys():
+        if key in _SAFE_HEADER_KEYS:
+            value = reader.GetMetaData(key).strip()
+            if value:
+                metadata[_SAFE_HEADER_KEYS[key]] = value
+    if fmt in PICTURE_EXTENSIONS.values():
+        image = _grey_if_colourless(image)
+        metadata["warnings"] = [
+            "no_spacing: picture files carry no pixel spacing; 1 mm per pixel is assumed"
+        ]
+    if fmt == "nifti":
+        metadata.setdefault("warnings", [])
+    return volume_from_sitk(image, metadata)
+
+
+def _grey_if_colourless(image: sitk.Image) -> sitk.Image:
+    """Collapse an RGB(A) picture whose colour channels are all equal to one grey channel."""
+    if image.GetNumberOfComponentsPerPixel() not in (3, 4):
+        return image
+    array = sitk.GetArrayViewFromImage(image)
+    if np.array_equal(array[..., 0], array[..., 1]) and np.array_equal(array[..., 0], array[..., 2]):
+        if array.shape[-1] == 3 or np.all(array[..., 3] == array[..., 3].flat[0]):
+            grey = sitk.VectorIndexSelectionCast(image, 0)
+            grey.CopyInformation(image)
+            return grey
+    return image
+
+
+def write_sitk_file(volume: Volume, path: str | os.PathLike, *, compress: bool = True) -> Path:
+    """Write a Volume to NIfTI, NRRD, MetaImage or (2D only) PNG / TIFF.
+
+    Parameters
+    ----------
+    volume : Volume
+        What to write; its spacing, origin and direction go into the header.
+    path : str or PathLike
+        Destination; the extension chooses the format.
+    compress : bool
+        Compress the voxel data where the format allows it (NRRD, MetaImage).
+        ``.nii.gz`` is always compressed and ``.nii`` never.
+
+    Returns
+    -------
+    Path
+        The path written.
+
+    Raises
+    ------
+    ImageWriteError
+        For an unknown extension or a volume the format cannot hold.
+    """
+    path = Path(path)
+    fmt = format_of(path)
+    if fmt is None or not path.name.lower().endswith(WRITE_EXTENSIONS):
+        raise ImageWriteError(
+            f"cannot write {path.name}: use one of {', '.join(WRITE_EXTENSIONS)}"
+        )
+    if fmt in PICTURE_EXTENSIONS.values():
+        if volume.spatial_ndim != 2 or volume.leading_shape:
+            raise ImageWriteError(
+                f"{fmt.upper()} holds 2D pictures only; write this {volume.array.shape} volume "
+                "as .nii.gz, .nrrd or .mha"
+            )
+        if fmt == "png" and volume.array.dtype not in (np.uint8, np.uint16):
+            raise ImageWriteError(
+                f"PNG holds uint8 or uint16 pixels, not {volume.array.dtype}; "
+                "write .tif or .nrrd to keep the values"
+            )
+    if fmt == "nifti" and volume.rgb and volume.spatial_ndim == 2:
+        pass  # SimpleITK writes 2D RGB NIfTI as a vector image; fine
+    image = volume_to_sitk(volume)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    use_compression = compress and fmt in ("nrrd", "metaimage") or path.name.lower().endswith(".gz")
+    try:
+        sitk.WriteImage(image, str(path), useCompression=use_compression)
+    except RuntimeError as exc:
+        raise ImageWriteError(f"writing {path} failed: {str(exc).strip()[-300:]}") from None
+    return path

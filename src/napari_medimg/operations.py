@@ -1,0 +1,302 @@
+"""The one registry of operations.
+
+Each :class:`Operation` names its function lazily (``"module:attribute"``) with its
+parameters (units, defaults, ranges) and the kinds of its input and output. napari
+menus and widgets, ``napari-medimg run`` and recorded workflows are all generated from
+this list; nothing lists operations a second time.
+
+A registered function takes the input array first and keyword-only parameters, plus
+``spacing`` (mm, numpy order) when ``needs_spacing`` is set, and ``progress`` / ``cancel``
+callables when ``reports_progress`` is set. It returns an array of the same spatial
+shape (``geometry="same"``) or a :class:`~napari_medimg.volume.Volume`
+(``geometry="new"``) when it changes the grid.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import inspect
+from typing import Any, Callable
+
+import numpy as np
+
+from .volume import Volume
+
+__all__ = ["Parameter", "Operation", "OPERATIONS", "get_operation", "list_operations", "run_operation"]
+
+KINDS = ("image", "labels")
+
+
+@dataclasses.dataclass(frozen=True)
+class Parameter:
+    """One parameter of an operation.
+
+    Attributes
+    ----------
+    name : str
+        Keyword name of the function argument.
+    type : type
+        ``float``, ``int``, ``str`` or ``bool``.
+    default : Any
+        Default value.
+    unit : str
+        Physical unit shown to the user ("mm", "HU", "" for none).
+    minimum, maximum : float, optional
+        Allowed range.
+    choices : tuple of str, optional
+        Allowed values for a string parameter.
+    help : str
+        One sentence for tooltips and ``--help``.
+    """
+
+    name: str
+    type: type
+    default: Any
+    unit: str = ""
+    minimum: float | None = None
+    maximum: float | None = None
+    choices: tuple[str, ...] | None = None
+    help: str = ""
+
+    @property
+    def label(self) -> str:
+        """Name with its unit, e.g. ``"sigma (mm)"``."""
+        text = self.name.replace("_", " ")
+        return f"{text} ({self.unit})" if self.unit else text
+
+    def convert(self, value: Any) -> Any:
+        """Check and convert a value (e.g. a command-line string) to this parameter's type."""
+        try:
+            if self.type is bool and isinstance(value, str):
+                lowered = value.strip().lower()
+                if lowered not in ("true", "false", "1", "0", "yes", "no"):
+                    raise ValueError(value)
+                converted: Any = lowered in ("true", "1", "yes")
+            else:
+                converted = self.type(value)
+        except (TypeError, ValueError):
+            raise ValueError(
+                f"{self.name} must be {self.type.__name__}, got {value!r}"
+            ) from None
+        if self.choices is not None and converted not in self.choices:
+            raise ValueError(f"{self.name} must be one of {', '.join(self.choices)}, got {converted!r}")
+        if self.minimum is not None and converted < self.minimum:
+            raise ValueError(f"{self.name} must be at least {self.minimum}{self.unit}, got {converted}")
+        if self.maximum is not None and converted > self.maximum:
+            raise ValueError(f"{self.name} must be at most {self.maximum}{self.unit}, got {converted}")
+        return converted
+
+
+@dataclasses.dataclass(frozen=True)
+class Operation:
+    """A registered operation.
+
+    Attributes
+    ----------
+    name : str
+        Identifier used on the command line and in workflows (snake_case).
+    title : str
+        Menu text.
+    menu : str
+        Menu group ("Enhance", "Filter", "Segment", ...).
+    function : str
+        ``"package.module:attribute"``, imported only when the operation runs.
+    input_kind, output_kind : str
+        ``"image"`` or ``"labels"``.
+    parameters : tuple of Parameter
+        In the order shown.
+    needs_spacing : bool
+        Pass ``spacing=`` (mm, numpy order) to the function.
+    reports_progress : bool
+        Pass ``progress=`` and ``cancel=`` to the function.
+    geometry : str
+        ``"same"`` when the function returns an array on the input grid, ``"new"`` when
+        it returns a Volume with its own geometry.
+    """
+
+    name: str
+    title: str
+    menu: str
+    function: str
+    input_kind: str
+    output_kind: str
+    parameters: tuple[Parameter, ...] = ()
+    needs_spacing: bool = False
+    reports_progress: bool = False
+    geometry: str = "same"
+
+    def load(self) -> Callable[..., Any]:
+        """Import and return the function."""
+        module_name, _, attribute = self.function.partition(":")
+        return getattr(importlib.import_module(module_name), attribute)
+
+    @property
+    def description(self) -> str:
+        """First paragraph of the function's docstring (imports the function's module)."""
+        doc = inspect.getdoc(self.load()) or ""
+        return doc.split("\n\n", 1)[0].replace("\n", " ")
+
+    def parameter(self, name: str) -> Parameter:
+        """The parameter called ``name``."""
+        for parameter in self.parameters:
+            if parameter.name == name:
+                return parameter
+        known = ", ".join(p.name for p in self.parameters) or "none"
+        raise KeyError(f"{self.name} has no parameter {name!r}; its parameters: {known}")
+
+    def resolve(self, values: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Defaults updated with ``values``, each checked and converted."""
+        resolved = {p.name: p.default for p in self.parameters}
+        for name, value in (values or {}).items():
+            resolved[name] = self.parameter(name).convert(value)
+        return resolved
+
+    def run(
+        self,
+        volume: Volume,
+        values: dict[str, Any] | None = None,
+        *,
+        progress: Callable[[float], None] | None = None,
+        cancel: Callable[[], bool] | None = None,
+    ) -> Volume:
+        """Run on a Volume and return a Volume in the right geometry.
+
+        Parameters
+        ----------
+        volume : Volume
+            The input.
+        values : dict, optional
+            Parameter values; missing ones take their defaults.
+        progress : callable, optional
+            Called with a fraction in [0, 1].
+        cancel : callable, optional
+            Returns True when the user asked to stop.
+
+        Returns
+        -------
+        Volume
+        """
+        kwargs = self.resolve(values)
+        if self.needs_spacing:
+            kwargs["spacing"] = volume.spacing
+        if self.reports_progress:
+            kwargs["progress"] = progress
+            kwargs["cancel"] = cancel
+        function = self.load()
+        if self.geometry == "new":
+            return function(volume, **kwargs)
+        result = np.asarray(function(volume.array, **kwargs))
+        history = list(volume.metadata.get("history", [])) + [
+            {"operation": self.name, "parameters": self.resolve(values)}
+        ]
+        return Volume(
+            result,
+            volume.spacing,
+            volume.origin,
+            volume.direction,
+            {**volume.metadata, "history": history, "kind": self.output_kind},
+            rgb=volume.rgb and result.ndim == volume.array.ndim,
+        )
+
+
+def _p(name: str, type_: type, default: Any, unit: str = "", help: str = "", **kw: Any) -> Parameter:
+    return Parameter(name, type_, default, unit, help=help, **kw)
+
+
+OPERATIONS: tuple[Operation, ...] = (
+    Operation(
+        name="window",
+        title="Window / level",
+        menu="Enhance",
+        function="napari_medimg.processing.enhance:window",
+        input_kind="image",
+        output_kind="image",
+        parameters=(
+            _p("center", float, 40.0, "HU", "Centre of the intensity window."),
+            _p("width", float, 400.0, "HU", "Width of the intensity window.", minimum=1e-6),
+        ),
+    ),
+    Operation(
+        name="gaussian",
+        title="Gaussian smoothing",
+        menu="Filter",
+        function="napari_medimg.processing.denoise:gaussian",
+        input_kind="image",
+        output_kind="image",
+        parameters=(
+            _p("sigma", float, 1.0, "mm", "Standard deviation of the gaussian.", minimum=0.0, maximum=100.0),
+        ),
+        needs_spacing=True,
+    ),
+    Operation(
+        name="threshold",
+        title="Threshold range",
+        menu="Segment",
+        function="napari_medimg.processing.segment:threshold_range",
+        input_kind="image",
+        output_kind="labels",
+        parameters=(
+            _p("lower", float, -1000.0, "", "Lowest value inside (image units, e.g. HU)."),
+            _p("upper", float, -400.0, "", "Highest value inside (image units, e.g. HU)."),
+        ),
+    ),
+    Operation(
+        name="otsu",
+        title="Otsu threshold",
+        menu="Segment",
+        function="napari_medimg.processing.segment:otsu",
+        input_kind="image",
+        output_kind="labels",
+    ),
+    Operation(
+        name="connected_components",
+        title="Label connected components",
+        menu="Segment",
+        function="napari_medimg.processing.segment:connected_components",
+        input_kind="labels",
+        output_kind="labels",
+        parameters=(
+            _p("min_volume", float, 0.0, "mm³", "Drop components smaller than this.", minimum=0.0),
+        ),
+        needs_spacing=True,
+    ),
+    Operation(
+        name="clear_border",
+        title="Remove objects touching the border",
+        menu="Segment",
+        function="napari_medimg.processing.segment:clear_border",
+        input_kind="labels",
+        output_kind="labels",
+        parameters=(
+            _p("in_plane_only", bool, True, "", "Only rows and columns count as border, not the end slices."),
+        ),
+    ),
+    Operation(
+        name="keep_largest",
+        title="Keep the largest objects",
+        menu="Segment",
+        function="napari_medimg.processing.segment:keep_largest",
+        input_kind="labels",
+        output_kind="labels",
+        parameters=(_p("count", int, 1, "", "How many of the largest objects to keep.", minimum=1),),
+    ),
+)
+
+
+def list_operations(menu: str | None = None) -> list[Operation]:
+    """All operations, or those of one menu group."""
+    return [op for op in OPERATIONS if menu is None or op.menu == menu]
+
+
+def get_operation(name: str) -> Operation:
+    """The operation called ``name``; the error lists the known names."""
+    for op in OPERATIONS:
+        if op.name == name:
+            return op
+    raise KeyError(f"no operation {name!r}; known: {', '.join(op.name for op in OPERATIONS)}")
+
+
+def run_operation(name: str, volume: Volume, **values: Any) -> Volume:
+    """Run a registered operation by name on a Volume (a shortcut for scripts)."""
+    return get_operation(name).run(volume, values)
