@@ -1,0 +1,72 @@
+"""The napari-medimg command: info, run, and what it imports."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import SimpleITK as sitk
+
+from napari_medimg import read
+from napari_medimg.cli import main
+from napari_medimg.operations import OPERATIONS
+
+
+def test_info_json_is_itk_convention(shared_data, capsys):
+    path = shared_data / "mr/pyradiomics/brain1_image.nrrd"
+    assert main(["info", str(path), "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    reference = sitk.ReadImage(str(path))
+    assert info["size"] == list(reference.GetSize())
+    assert info["spacing"] == list(reference.GetSpacing())
+    assert info["origin"] == list(reference.GetOrigin())
+    assert info["direction"] == list(reference.GetDirection())
+    array = sitk.GetArrayViewFromImage(reference)
+    assert info["dtype"] == "int16"
+    assert (info["min"], info["max"]) == (int(array.min()), int(array.max()))
+    assert info["warnings"] == []
+
+
+def test_info_human_readable(shared_data, capsys):
+    assert main(["info", str(shared_data / "ct/totalseg_example/example_ct_sm.nii.gz")]) == 0
+    out = capsys.readouterr().out
+    assert "size (x y z): 122 101 30" in out
+    assert "spacing (mm): 3 3 3" in out
+
+
+def test_run_list_prints_one_name_a_line(capsys):
+    assert main(["run", "--list"]) == 0
+    assert capsys.readouterr().out.split() == [op.name for op in OPERATIONS]
+
+
+def test_run_operation_writes_output_with_geometry(shared_data, tmp_path, capsys):
+    source = shared_data / "ct/totalseg_example/example_ct_sm.nii.gz"
+    output = tmp_path / "lungs.nrrd"
+    assert main(["run", "threshold", str(source), str(output), "--lower", "-1000", "--upper=-400"]) == 0
+    result = read(output)
+    original = read(source)
+    assert result.spacing == original.spacing and result.origin == original.origin
+    expected = (original.array >= -1000) & (original.array <= -400)
+    np.testing.assert_array_equal(result.array, expected.astype(np.uint8))
+
+
+def test_run_reports_bad_parameters_and_files(tmp_path, capsys):
+    assert main(["run", "gaussian", str(tmp_path / "missing.nii"), str(tmp_path / "o.nii"), "--sigma", "1"]) == 1
+    assert "does not exist" in capsys.readouterr().err
+    assert main(["run", "gaussian", "a.nii", "b.nii", "--radius", "1"]) == 1
+    assert "no parameter 'radius'" in capsys.readouterr().err
+
+
+def test_library_and_cli_import_no_gui_or_torch(shared_data):
+    code = (
+        "import sys, napari_medimg, napari_medimg.cli, napari_medimg.operations, napari_medimg.io;"
+        "from napari_medimg.cli import main;"
+        f"main(['info', {str(shared_data / 'mr/pyradiomics/brain1_image.nrrd')!r}]);"
+        "main(['run', '--list']);"
+        "bad = [m for m in ('napari', 'qtpy', 'PyQt6', 'PySide6', 'torch', 'magicgui') if m in sys.modules];"
+        "print('LOADED', bad)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip().splitlines()[-1] == "LOADED []"
