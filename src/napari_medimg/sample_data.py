@@ -25,7 +25,12 @@ class Sample:
     labels_name: str = "labels"
 
 
-_CT_WINDOWS = {"lung": [-600.0, 1500.0], "mediastinum": [40.0, 400.0], "bone": [400.0, 1800.0]}
+# Same form as DICOM window presets: a list of {name, center, width} in HU.
+_CT_WINDOWS = [
+    {"name": "mediastinum", "center": 40.0, "width": 400.0},
+    {"name": "lung", "center": -600.0, "width": 1500.0},
+    {"name": "bone", "center": 400.0, "width": 1800.0},
+]
 
 SAMPLES: dict[str, Sample] = {
     "chest_ct": Sample(

@@ -17,6 +17,7 @@ _CT_DEFAULT_WINDOW = (40.0, 400.0)
 def image_display_kwargs(volume: Volume) -> dict[str, Any]:
     """Layer keyword arguments (contrast limits, colormap) for a first good view.
 
+    ``metadata["window_presets"]`` is a list of ``{"name", "center", "width"}``.
     CT opens with the file's first window preset, or a soft-tissue window; other
     grey-level images with their 0.5 and 99.5 percentiles (robust to hot pixels and
     padding values).
@@ -25,8 +26,8 @@ def image_display_kwargs(volume: Volume) -> dict[str, Any]:
         return {}
     array = volume.array
     if volume.metadata.get("modality") == "CT":
-        presets = volume.metadata.get("window_presets") or {}
-        center, width = next(iter(presets.values()), _CT_DEFAULT_WINDOW)
+        presets = volume.metadata.get("window_presets") or []
+        center, width = (presets[0]["center"], presets[0]["width"]) if presets else _CT_DEFAULT_WINDOW
         return {"contrast_limits": (center - width / 2.0, center + width / 2.0), "colormap": "gray"}
     step = max(1, array.size // 2_000_000)
     sample = np.asarray(array).ravel()[::step]

@@ -1,0 +1,189 @@
+"""napari under Xvfb: samples, the reader on files and DICOM folders, the writers, a widget."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import SimpleITK as sitk
+
+from napari_medimg import Volume, read
+from napari_medimg._napari.reader import get_reader
+from napari_medimg.io.orientation import to_nearest_axes
+from napari_medimg.sample_data import SAMPLES, load_sample
+
+PLUGIN = "napari-medimg"
+
+
+def _expected_display(volume):
+    shown, _ = to_nearest_axes(volume)
+    leading = len(shown.leading_shape)
+    return (1.0,) * leading + shown.spacing, (0.0,) * leading + shown.origin
+
+
+@pytest.mark.parametrize("key", sorted(SAMPLES))
+def test_samples_open_with_scale_and_translate(make_napari_viewer, key):
+    viewer = make_napari_viewer(show=True)
+    viewer.open_sample(PLUGIN, key)
+    image, labels = load_sample(key)
+    scale, translate = _expected_display(image)
+    layer = viewer.layers[0]
+    np.testing.assert_allclose(layer.scale, scale)
+    np.testing.assert_allclose(layer.translate, translate)
+    assert all(str(u) == "millimeter" for u in layer.units[-image.spatial_ndim :])
+    if labels is not None:
+        assert viewer.layers[1]._type_string == "labels"
+        assert viewer.layers[1].data.dtype == np.uint8
+        np.testing.assert_allclose(viewer.layers[1].translate, translate)
+    # what a user sees is not blank
+    picture = viewer.screenshot(canvas_only=True, flash=False)
+    assert picture[..., :3].std() > 10
+
+
+def test_brain_is_shown_flipped_to_patient_orientation(make_napari_viewer, shared_data):
+    viewer = make_napari_viewer()
+    path = shared_data / "mr/pyradiomics/brain1_image.nrrd"
+    (layer,) = viewer.open(path, plugin=PLUGIN)
+    source = read(path)
+    np.testing.assert_array_equal(layer.data, source.array[:, ::-1, :])
+    # the same voxel has the same world position in napari and in the file
+    index = np.array([12, 40, 100])
+    world_file = source.index_to_world(index)
+    world_napari = layer.data_to_world([12, 255 - 40, 100])
+    np.testing.assert_allclose(world_napari, world_file, atol=1e-9)
+
+
+def test_dicom_folder_opens_with_reference_geometry(make_napari_viewer, shared_data):
+    folder = shared_data / "dicom/ct_totalseg_jpeg2000"
+    reference = json.loads((folder / "example_ct_dicom_dcm2niix_ref_geometry.json").read_text())
+    reference = next(iter(reference.values()))
+    viewer = make_napari_viewer()
+    (layer,) = viewer.open(folder / "dicom", plugin=PLUGIN)
+    assert layer.data.shape == tuple(reference["sitk_size_xyz"][::-1])
+    # dcm2niix's NIfTI flips rows; in napari both show in the same patient orientation
+    as_referenced = Volume(
+        np.zeros(reference["sitk_size_xyz"][::-1], np.int8),
+        reference["sitk_spacing"][::-1],
+        reference["sitk_origin_LPS"][::-1],
+        np.asarray(reference["sitk_direction_LPS"]).reshape(3, 3)[::-1, ::-1],
+    )
+    scale, translate = _expected_display(as_referenced)
+    np.testing.assert_allclose(layer.scale, scale, atol=1e-6)
+    np.testing.assert_allclose(layer.translate, translate, atol=1e-3)
+    assert layer.metadata["medimg"]["modality"] == "CT"
+    assert "PatientName" not in json.dumps(layer.metadata["medimg"])
+
+
+def test_labels_drawn_in_napari_save_on_the_source_grid(make_napari_viewer, shared_data, tmp_path):
+    import napari
+
+    source_path = shared_data / "mr/pyradiomics/brain1_image.nrrd"
+    viewer = make_napari_viewer()
+    (image_layer,) = viewer.open(source_path, plugin=PLUGIN)
+    viewer._new_labels()  # napari's "new labels" button: no plugin metadata on the layer
+    labels_layer = viewer.layers[-1]
+    assert labels_layer.data.shape == image_layer.data.shape
+    labels_layer.data[12, 100:120, 80:90] = 3
+    labels_layer.data[5, 10, 10] = 7
+    out = tmp_path / "drawn.nii.gz"
+    napari.save_layers(str(out), [labels_layer], plugin=PLUGIN)
+
+    written = sitk.ReadImage(str(out))
+    source = sitk.ReadImage(str(source_path))
+    assert written.GetSize() == source.GetSize()
+    np.testing.assert_allclose(written.GetSpacing(), source.GetSpacing(), rtol=1e-6)
+    np.testing.assert_allclose(written.GetOrigin(), source.GetOrigin(), atol=1e-4)
+    np.testing.assert_allclose(written.GetDirection(), source.GetDirection(), atol=1e-6)
+    assert written.GetPixelIDValue() == sitk.sitkUInt8
+    array = sitk.GetArrayFromImage(written)
+    # rows were flipped for display: painted rows 100..119 are rows 255-119..255-100 in the file
+    expected = np.zeros(array.shape, np.uint8)
+    expected[12, 136:156, 80:90] = 3
+    expected[5, 245, 10] = 7
+    np.testing.assert_array_equal(array, expected)
+    # voxel for voxel: the painted voxel's physical point is the image voxel's physical point
+    point = written.TransformIndexToPhysicalPoint((85, 140, 12))
+    assert source.TransformPhysicalPointToIndex(point) == (85, 140, 12)
+
+    # a wide integer labels layer on the same grid is stored in the smallest type that fits
+    wide = viewer.add_labels(
+        np.zeros(image_layer.data.shape, np.int64), scale=image_layer.scale, translate=image_layer.translate
+    )
+    wide.data[3, 4, 5] = 300
+    napari.save_layers(str(tmp_path / "wide.nrrd"), [wide], plugin=PLUGIN)
+    stored = sitk.ReadImage(str(tmp_path / "wide.nrrd"))
+    assert stored.GetPixelIDValue() == sitk.sitkUInt16
+    assert sitk.GetArrayViewFromImage(stored)[3, 255 - 4, 5] == 300
+
+
+@pytest.mark.parametrize("extension", [".nii.gz", ".nii", ".nrrd", ".mha"])
+def test_sample_labels_round_trip_through_the_writer(make_napari_viewer, tmp_path, extension):
+    import napari
+
+    viewer = make_napari_viewer()
+    viewer.open_sample(PLUGIN, "brain_mr")
+    _, labels = load_sample("brain_mr")
+    out = tmp_path / f"tumour{extension}"
+    napari.save_layers(str(out), [viewer.layers[1]], plugin=PLUGIN)
+    back = read(out)
+    np.testing.assert_array_equal(back.array, labels.array)
+    assert back.array.dtype == np.uint8
+    np.testing.assert_allclose(back.origin, labels.origin, atol=1e-4)
+    np.testing.assert_allclose(back.direction, labels.direction, atol=1e-6)
+    # the image writer too
+    out_image = tmp_path / f"image{extension}"
+    napari.save_layers(str(out_image), [viewer.layers[0]], plugin=PLUGIN)
+    image, _ = load_sample("brain_mr")
+    np.testing.assert_array_equal(read(out_image).array, image.array)
+
+
+def test_reader_declines_what_it_cannot_read(make_napari_viewer, tmp_path):
+    text = tmp_path / "notes.txt"
+    text.write_text("not an image " * 50)
+    assert get_reader(str(text)) is None
+    assert get_reader(str(tmp_path)) is None  # a folder without DICOM
+    corrupt = tmp_path / "broken.nii.gz"
+    corrupt.write_bytes(b"\x1f\x8b" + bytes(range(256)) * 4)
+    viewer = make_napari_viewer()
+    with pytest.raises(Exception, match="corrupt"):
+        viewer.open(corrupt, plugin=PLUGIN)
+    assert len(viewer.layers) == 0
+
+
+def test_operation_widget_runs_in_a_worker_and_keeps_geometry(make_napari_viewer, qtbot):
+    from napari_medimg._qt.operation_widget import make_operation_widget
+
+    viewer = make_napari_viewer()
+    viewer.open_sample(PLUGIN, "brain_mr")
+    widget = make_operation_widget(viewer, "gaussian")
+    viewer.window.add_dock_widget(widget)
+    widget.input_layer.value = viewer.layers[0]
+    widget.parameter_widgets["sigma"].value = 2.0
+    count = len(viewer.layers)
+    worker = widget.start()
+    with qtbot.waitSignal(worker.finished, timeout=60_000):
+        pass
+    assert len(viewer.layers) == count + 1
+    result = viewer.layers[-1]
+    assert result.name == "brain_mr gaussian"
+    np.testing.assert_allclose(result.scale, viewer.layers[0].scale)
+    np.testing.assert_allclose(result.translate, viewer.layers[0].translate)
+    assert result.data.dtype == np.float32
+    assert result.data.std() < np.asarray(viewer.layers[0].data, np.float32).std()
+
+
+def test_cancelled_operation_adds_no_layer(make_napari_viewer, qtbot):
+    from napari_medimg._qt.operation_widget import make_operation_widget
+
+    viewer = make_napari_viewer()
+    viewer.open_sample(PLUGIN, "chest_ct")
+    widget = make_operation_widget(viewer, "gaussian")
+    widget.input_layer.value = viewer.layers[0]
+    count = len(viewer.layers)
+    worker = widget.start()
+    widget.cancel()
+    with qtbot.waitSignal(worker.finished, timeout=60_000):
+        pass
+    assert len(viewer.layers) == count
+    assert widget.run_button.enabled and not widget.cancel_button.enabled
