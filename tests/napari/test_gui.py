@@ -187,3 +187,20 @@ def test_cancelled_operation_adds_no_layer(make_napari_viewer, qtbot):
         pass
     assert len(viewer.layers) == count
     assert widget.run_button.enabled and not widget.cancel_button.enabled
+
+
+def test_dicom_browser_lists_series_and_opens_a_tilted_ct_resampled(make_napari_viewer, qtbot, shared_data):
+    from napari_medimg._qt.dicom_widget import DicomSeriesWidget
+
+    viewer = make_napari_viewer()
+    widget = DicomSeriesWidget(viewer)
+    widget.folder.value = shared_data / "dicom/ct_head_gantry_tilt_ge/dicom"
+    with qtbot.waitSignal(widget.scan().finished, timeout=60_000):
+        pass
+    assert len(widget.series.choices) >= 1 and widget.open_button.enabled
+    widget.resample_tilt.value = True
+    with qtbot.waitSignal(widget.open_selected().finished, timeout=120_000):
+        pass
+    assert len(viewer.layers) == 1
+    warnings = viewer.layers[0].metadata["medimg"]["warnings"]
+    assert any(w.startswith("gantry_tilt") for w in warnings)

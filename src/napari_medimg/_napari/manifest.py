@@ -42,8 +42,11 @@ def build_manifest() -> dict[str, Any]:
             {"id": f"{PLUGIN}.sample_{key}", "title": f"Load sample: {sample.title}", "python_name": f"napari_medimg._napari.sample_data:{key}"}
         )
         sample_data.append({"key": key, "display_name": sample.title, "command": f"{PLUGIN}.sample_{key}"})
-    widgets = []
-    menus: dict[str, list[dict[str, str]]] = {}
+    commands.append(
+        {"id": f"{PLUGIN}.dicom_browser", "title": "Open a DICOM series", "python_name": "napari_medimg._qt.dicom_widget:DicomSeriesWidget"}
+    )
+    widgets = [{"command": f"{PLUGIN}.dicom_browser", "display_name": "Open a DICOM series"}]
+    menus: dict[str, list[dict[str, str]]] = {"napari/file/io_utilities": [{"command": f"{PLUGIN}.dicom_browser"}]}
     for op in OPERATIONS:
         command = f"{PLUGIN}.widget_{op.name}"
         commands.append(
