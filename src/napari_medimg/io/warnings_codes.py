@@ -15,6 +15,8 @@ MULTIPLE_SERIES = "multiple_series"
 MOSAIC = "mosaic"
 NO_SPACING = "no_spacing"
 LOSSY = "lossy_compression"
+NO_META_HEADER = "no_meta_header"
+UNREADABLE_FILES = "unreadable_files"
 
 
 def make_warning(code: str, explanation: str) -> str:

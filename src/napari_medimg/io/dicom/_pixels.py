@@ -1,0 +1,158 @@
+"""Pixel values: decoding, colour, MONOCHROME1 inversion and the modality rescale.
+
+Conventions
+-----------
+* Stored values come from pydicom's ``pixel_array``, which already masks unused
+  high bits of unsigned data and sign-extends signed data from ``HighBit`` (so a
+  12-bit signed image gives -2048..2047), and converts YBR colour to RGB.
+* ``PALETTE COLOR`` is expanded to RGB with :func:`pydicom.pixels.apply_color_lut`
+  (8- or 16-bit per channel, as the LUT says).
+* ``MONOCHROME1`` (bright = low value, usual for CR/DX) is inverted on the stored
+  values so that bright = high, as for every other image:
+  ``inverted = max_possible + min_possible - stored`` where the possible range is
+  that of ``BitsStored`` and ``PixelRepresentation`` (unsigned ``0 .. 2**bits - 1``,
+  signed ``-2**(bits-1) .. 2**(bits-1) - 1``). The rescale (if any) follows.
+* Rescale ``value = slope * stored + intercept``: the stored dtype is kept when the
+  rescale is the identity; int16 when every slope is 1, every intercept integral and
+  the result fits int16; float32 otherwise.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from pydicom.dataset import Dataset
+from pydicom.pixels import apply_color_lut
+
+from ..errors import ImageReadError
+
+__all__ = [
+    "decode_frames",
+    "stored_range",
+    "invert_monochrome1",
+    "apply_rescale",
+]
+
+_DECODER_HINT = (
+    "Install the decoders with `pip install pylibjpeg pylibjpeg-libjpeg "
+    "pylibjpeg-openjpeg pylibjpeg-rle pyjpegls`."
+)
+
+
+def stored_range(ds: Dataset) -> tuple[int, int]:
+    """Smallest and largest value representable with ``BitsStored`` / ``PixelRepresentation``."""
+    bits = int(ds.get("BitsStored", ds.get("BitsAllocated", 16)))
+    if int(ds.get("PixelRepresentation", 0)) == 1:
+        return -(1 << (bits - 1)), (1 << (bits - 1)) - 1
+    return 0, (1 << bits) - 1
+
+
+def invert_monochrome1(stored: np.ndarray, ds: Dataset) -> np.ndarray:
+    """Invert MONOCHROME1 stored values: ``max_possible + min_possible - stored``.
+
+    Parameters
+    ----------
+    stored : numpy.ndarray
+        Stored values (any shape).
+    ds : pydicom.dataset.Dataset
+        Gives ``BitsStored`` and ``PixelRepresentation``.
+
+    Returns
+    -------
+    numpy.ndarray
+        Same shape and dtype.
+    """
+    low, high = stored_range(ds)
+    return (np.int64(high + low) - stored.astype(np.int64)).astype(stored.dtype)
+
+
+def _decode(ds: Dataset, source: str) -> np.ndarray:
+    if "PixelData" not in ds and "FloatPixelData" not in ds and "DoubleFloatPixelData" not in ds:
+        kind = str(ds.get("Modality", "")) or "this object"
+        raise ImageReadError(
+            f"{source} holds no pixel data ({kind}, SOP class "
+            f"{getattr(ds.get('SOPClassUID'), 'name', ds.get('SOPClassUID', 'unknown'))}); "
+            "it is not an image. Open the image series it refers to instead."
+        )
+    try:
+        array = ds.pixel_array
+    except Exception as exc:  # missing decoder, corrupt fragment, ...
+        syntax = ds.file_meta.TransferSyntaxUID
+        advice = (
+            _DECODER_HINT
+            if syntax.is_compressed and "plugin" in str(exc).lower()
+            else "The file is probably truncated or corrupt; copy it again from its source."
+        )
+        raise ImageReadError(
+            f"Cannot decode the pixel data of {source} (transfer syntax {syntax.name}): {exc} {advice}"
+        ) from exc
+    return array.astype(array.dtype.newbyteorder("="), copy=False)
+
+
+def decode_frames(ds: Dataset, source: str) -> tuple[np.ndarray, str]:
+    """Decode all frames of a dataset to display-ready stored values.
+
+    Parameters
+    ----------
+    ds : pydicom.dataset.Dataset
+        Dataset with pixel data.
+    source : str
+        File name for error messages.
+
+    Returns
+    -------
+    frames : numpy.ndarray
+        ``(n_frames, rows, columns)`` or ``(n_frames, rows, columns, 3)`` for colour.
+        MONOCHROME1 is inverted and palette colour expanded to RGB; no rescale yet.
+    photometric : str
+        The file's Photometric Interpretation.
+    """
+    array = _decode(ds, source)
+    photometric = str(ds.get("PhotometricInterpretation", "MONOCHROME2")).strip()
+    samples = int(ds.get("SamplesPerPixel", 1))
+    if photometric == "PALETTE COLOR":
+        array = apply_color_lut(array, ds)
+        samples = 3
+    elif photometric == "MONOCHROME1":
+        array = invert_monochrome1(array, ds)
+    frame_ndim = 3 if samples > 1 else 2
+    if array.ndim == frame_ndim:
+        array = array[np.newaxis]
+    return np.ascontiguousarray(array), photometric
+
+
+def _fits(dtype: np.dtype, low: float, high: float) -> bool:
+    info = np.iinfo(dtype)
+    return info.min <= low and high <= info.max
+
+
+def apply_rescale(stack: np.ndarray, slopes: np.ndarray, intercepts: np.ndarray) -> np.ndarray:
+    """Apply ``slope * stored + intercept`` per frame with the dtype rule of this module.
+
+    Parameters
+    ----------
+    stack : numpy.ndarray
+        Stored values with frames along the leading axes: ``slopes.shape`` must equal
+        ``stack.shape[:slopes.ndim]``.
+    slopes, intercepts : numpy.ndarray
+        One value per frame.
+
+    Returns
+    -------
+    numpy.ndarray
+        The stored dtype (identity rescale), int16, or float32.
+    """
+    slopes = np.asarray(slopes, dtype=np.float64)
+    intercepts = np.asarray(intercepts, dtype=np.float64)
+    if np.all(slopes == 1) and np.all(intercepts == 0):
+        return stack
+    expand = (...,) + (np.newaxis,) * (stack.ndim - slopes.ndim)
+    if np.all(slopes == 1) and np.all(intercepts == np.round(intercepts)) and stack.size:
+        low = float(stack.min()) + float(intercepts.min())
+        high = float(stack.max()) + float(intercepts.max())
+        if _fits(np.dtype(np.int16), low, high):
+            out = stack.astype(np.int32) + intercepts.astype(np.int32)[expand]
+            return out.astype(np.int16)
+    out = stack.astype(np.float32)
+    out *= slopes.astype(np.float32)[expand]
+    out += intercepts.astype(np.float32)[expand]
+    return out
