@@ -47,7 +47,7 @@ def volume_info(volume: Volume) -> dict[str, Any]:
         warnings=list(volume.metadata.get("warnings", [])),
     )
     for key in _SHOWN_METADATA:
-        if volume.metadata.get(key) is not None:
+        if volume.metadata.get(key) not in (None, ""):
             info[key] = volume.metadata[key]
     if "other_series" in volume.metadata:
         info["other_series"] = volume.metadata["other_series"]
@@ -60,15 +60,16 @@ def format_info(info: dict[str, Any]) -> str:
     def numbers(values: list[float]) -> str:
         return " ".join(f"{v:.6g}" for v in values)
 
+    axes = ("x", "y", "z", "t")[: len(info["size"])]
     lines = [
-        f"size (x y z{' t' if len(info['size']) == 4 else ''}): {' '.join(str(s) for s in info['size'])}",
+        f"size ({' '.join(axes)}): {' '.join(str(s) for s in info['size'])}",
         f"spacing (mm): {numbers(info['spacing'])}",
         f"origin (LPS mm): {numbers(info['origin'])}",
         f"direction: {numbers(info['direction'])}",
         f"dtype: {info['dtype']}{' (RGB)' if info.get('rgb') else ''}   min: {info['min']}   max: {info['max']}",
     ]
     for key in _SHOWN_METADATA:
-        if key in info:
+        if info.get(key) not in (None, ""):
             lines.append(f"{key.replace('_', ' ')}: {info[key]}")
     if info["warnings"]:
         lines.append("warnings:")

@@ -70,3 +70,19 @@ def test_library_and_cli_import_no_gui_or_torch(shared_data):
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip().splitlines()[-1] == "LOADED []"
+
+
+def test_info_reports_dicom_anomalies(shared_data, capsys):
+    dicom = shared_data / "dicom"
+    assert main(["info", str(dicom / "mr_ax_epi4d_ge_nih/dicom"), "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["size"] == [64, 64, 15, 10]
+    assert [w.split(":")[0] for w in info["warnings"]] == ["4d"]
+    assert main(["info", str(dicom / "ct_head_gantry_tilt_ge/dicom"), "--json"]) == 0
+    codes = {w.split(":")[0] for w in json.loads(capsys.readouterr().out)["warnings"]}
+    assert {"gantry_tilt", "nonuniform_spacing"} <= codes
+    assert main(["info", str(dicom / "ct_head_16px_nonuniform_monai/dicom")]) == 0
+    text = capsys.readouterr().out
+    assert "missing_slices" in text and "size (x y z): 16 16 4" in text
+    assert main(["info", str(dicom / "single_files/pydicom-data__US1_UNCR.dcm")]) == 0
+    assert "size (x y): 640 480" in capsys.readouterr().out
