@@ -44,7 +44,13 @@ def _looks_like_labels(path: Path, volume: Volume) -> bool:
     )
 
 
-def _layer_name(path: Path) -> str:
+def _layer_name(path: Path, volume: Volume) -> str:
+    """Series description for DICOM, else the file name without its extension."""
+    description = str(volume.metadata.get("series_description") or "").strip()
+    if volume.metadata.get("source_format") == "dicom" and description:
+        return description
+    if path.is_dir() and path.name.lower() in ("dicom", "dcm") and path.parent.name:
+        return path.parent.name
     name = path.name
     for ext in (".nii.gz", ".nii", ".nrrd", ".nhdr", ".mha", ".mhd", ".dcm"):
         if name.lower().endswith(ext):
@@ -72,7 +78,7 @@ def read_layers(path: str | list[str]) -> list[LayerData]:
             if series in seen_series:
                 continue
             seen_series.add(series)
-        name = _layer_name(item)
+        name = _layer_name(item, volume)
         if _looks_like_labels(item, volume):
             layers.append(volume_to_layer_data(volume, name=name, layer_type="labels"))
         else:
