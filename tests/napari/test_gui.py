@@ -204,3 +204,28 @@ def test_dicom_browser_lists_series_and_opens_a_tilted_ct_resampled(make_napari_
     assert len(viewer.layers) == 1
     warnings = viewer.layers[0].metadata["medimg"]["warnings"]
     assert any(w.startswith("gantry_tilt") for w in warnings)
+
+
+def test_preview_shows_the_slice_in_view_as_the_full_run_will(make_napari_viewer, qtbot):
+    from napari_medimg._qt.operation_widget import make_operation_widget
+    from napari_medimg.operations import run_operation
+    from napari_medimg._napari.layers import layer_snapshot
+
+    viewer = make_napari_viewer()
+    viewer.open_sample(PLUGIN, "chest_ct")
+    image = viewer.layers[0]
+    widget = make_operation_widget(viewer, "gaussian")
+    widget.input_layer.value = image
+    widget.parameter_widgets["sigma"].value = 6.0  # 1.2 slices across: the slab matters
+    viewer.dims.set_point(0, image.data_to_world([20, 0, 0])[0])
+    widget.preview.value = True
+    worker = widget.update_preview()
+    with qtbot.waitSignal(worker.finished, timeout=60_000):
+        pass
+    preview = viewer.layers["gaussian (preview)"]
+    assert preview.data.shape == (1, *image.data.shape[1:])
+    np.testing.assert_allclose(preview.data_to_world([0, 0, 0]), image.data_to_world([20, 0, 0]))
+    full = run_operation("gaussian", layer_snapshot(image), sigma=6.0).array[20]
+    np.testing.assert_allclose(preview.data[0], full, rtol=1e-5, atol=1e-2)
+    widget.preview.value = False
+    assert "gaussian (preview)" not in viewer.layers

@@ -1,9 +1,10 @@
 """One dock widget per registered operation, generated from the registry.
 
 Each widget has a layer picker, the operation's parameters with their units and
-tooltips, Run and Cancel buttons and a progress bar. The input layer is snapshotted,
-the operation runs in a napari worker thread, and the result becomes a new layer with
-the input's geometry. Errors become napari notifications; no layer is replaced.
+tooltips, a live preview of the current slice, Run and Cancel buttons and a progress
+bar. The input layer is snapshotted, the operation runs in a napari worker thread, and
+the result becomes a new layer with the input's geometry. Errors become napari
+notifications; no layer is replaced.
 """
 
 from __future__ import annotations
@@ -11,16 +12,19 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from magicgui.widgets import Container, ProgressBar, PushButton, create_widget
+from magicgui.widgets import CheckBox, Container, ProgressBar, PushButton, create_widget
 from qtpy.QtCore import QTimer
 
 from ..operations import OPERATIONS, Operation, get_operation
+from ..progress import OperationCancelled
 from .._napari.display import image_display_kwargs
 from .._napari.layers import layer_snapshot, volume_to_layer_data
+from .._napari.preview import PREVIEW_LAYER_SUFFIX, preview_slab, preview_layer_data
 
 __all__ = ["OperationWidget", "make_operation_widget"]
 
 _POLL_MS = 100
+_PREVIEW_DELAY_MS = 250
 
 
 class OperationWidget(Container):
@@ -60,11 +64,24 @@ class OperationWidget(Container):
                 value=parameter.default, annotation=parameter.type, label=parameter.label, options=options
             )
             self.parameter_widgets[parameter.name] = widget
+        self.preview = CheckBox(
+            text="preview current slice",
+            value=False,
+            enabled=operation.geometry == "same",
+            tooltip="Show the result on the slice in view while you change the parameters.",
+        )
         self.run_button = PushButton(text=f"Run {operation.title}")
         self.cancel_button = PushButton(text="Cancel", enabled=False)
         self.progress_bar = ProgressBar(value=0, min=0, max=100, label="progress")
         self.extend(
-            [self.input_layer, *self.parameter_widgets.values(), self.run_button, self.cancel_button, self.progress_bar]
+            [
+                self.input_layer,
+                *self.parameter_widgets.values(),
+                self.preview,
+                self.run_button,
+                self.cancel_button,
+                self.progress_bar,
+            ]
         )
         self.run_button.changed.connect(self.start)
         self.cancel_button.changed.connect(self.cancel)
@@ -74,9 +91,71 @@ class OperationWidget(Container):
         self._timer = QTimer()
         self._timer.setInterval(_POLL_MS)
         self._timer.timeout.connect(self._show_progress)
+        self.preview_worker = None
+        self._preview_timer = QTimer()
+        self._preview_timer.setSingleShot(True)
+        self._preview_timer.setInterval(_PREVIEW_DELAY_MS)
+        self._preview_timer.timeout.connect(self.update_preview)
+        for widget in (*self.parameter_widgets.values(), self.input_layer, self.preview):
+            widget.changed.connect(self._schedule_preview)
+        viewer.dims.events.current_step.connect(self._schedule_preview)
         self.input_layer.reset_choices()
         viewer.layers.events.inserted.connect(self.input_layer.reset_choices)
         viewer.layers.events.removed.connect(self.input_layer.reset_choices)
+
+    # --------------------------------------------------------------- preview
+    def _schedule_preview(self, *_: Any) -> None:
+        if self.preview.value:
+            self._preview_timer.start()
+        else:
+            self._remove_preview()
+
+    def _preview_name(self) -> str:
+        return f"{self.operation.name} {PREVIEW_LAYER_SUFFIX}"
+
+    def _remove_preview(self) -> None:
+        name = self._preview_name()
+        if name in self.viewer.layers:
+            self.viewer.layers.remove(name)
+
+    def update_preview(self) -> Any:
+        """Compute the operation on the slice in view, in a worker; returns the worker.
+
+        The slice is computed inside a slab of neighbouring slices so that 3D filters
+        preview as they will run; the result is shown as one slice at its true depth.
+        """
+        from napari.qt.threading import create_worker
+
+        layer = self.input_layer.value
+        if layer is None or not self.preview.value:
+            return None
+        slab = preview_slab(layer, self.viewer.dims.point)
+        if slab is None:
+            return None
+        volume, keep = slab
+        if self.preview_worker is not None:
+            self.preview_worker.quit()
+        worker = create_worker(self.operation.run, volume, self.values(), _start_thread=False)
+        worker.returned.connect(lambda result: self._show_preview(result, keep))
+        worker.errored.connect(lambda exc: self._remove_preview())
+        self.preview_worker = worker
+        worker.start()
+        return worker
+
+    def _show_preview(self, result: Any, keep: int) -> None:
+        if not self.preview.value:
+            return
+        data, kwargs, layer_type = preview_layer_data(result, keep, self.operation.output_kind, self._preview_name())
+        name = self._preview_name()
+        if name in self.viewer.layers and self.viewer.layers[name]._type_string == layer_type:
+            existing = self.viewer.layers[name]
+            existing.data = data
+            existing.translate = kwargs["translate"]
+            if "contrast_limits" in kwargs:
+                existing.contrast_limits = kwargs["contrast_limits"]
+        else:
+            self._remove_preview()
+            self.viewer._add_layer_from_data(data, kwargs, layer_type)
 
     # --------------------------------------------------------------- running
     def values(self) -> dict[str, Any]:
@@ -111,7 +190,7 @@ class OperationWidget(Container):
             _start_thread=False,
         )
         worker.returned.connect(lambda result: self._add_result(result, layer.name))
-        worker.errored.connect(lambda exc: show_error(f"{self.operation.title} failed: {exc}"))
+        worker.errored.connect(self._report_error)
         worker.finished.connect(self._finished)
         self.worker = worker
         self.run_button.enabled = False
@@ -119,6 +198,14 @@ class OperationWidget(Container):
         self._timer.start()
         worker.start()
         return worker
+
+    def _report_error(self, exc: BaseException) -> None:
+        from napari.utils.notifications import show_error, show_info
+
+        if isinstance(exc, OperationCancelled):
+            show_info(f"{self.operation.title} cancelled")
+        else:
+            show_error(f"{self.operation.title} failed: {exc}")
 
     def cancel(self) -> None:
         """Ask the running operation to stop; its result, if any, is discarded."""
@@ -141,6 +228,7 @@ class OperationWidget(Container):
     def _add_result(self, volume: Any, input_name: str) -> None:
         if self._cancelled.is_set():
             return
+        self._remove_preview()
         name = f"{input_name} {self.operation.name}"
         if self.operation.output_kind == "labels":
             data = volume_to_layer_data(volume, name=name, layer_type="labels")

@@ -1,0 +1,75 @@
+"""Slice previews: run an operation on a slab around the slice in view, show one slice."""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+
+from ..volume import Volume
+from .display import image_display_kwargs
+from .layers import layer_snapshot, volume_to_layer_data
+
+__all__ = ["PREVIEW_LAYER_SUFFIX", "preview_slab", "preview_layer_data", "PREVIEW_HALO"]
+
+PREVIEW_LAYER_SUFFIX = "(preview)"
+# Slices on each side of the previewed one: enough for kernels up to 17 slices across.
+PREVIEW_HALO = 8
+
+
+def preview_slab(layer: Any, world_point: Sequence[float], halo: int = PREVIEW_HALO) -> tuple[Volume, int] | None:
+    """The slab of ``layer`` around the slice at ``world_point``, as a Volume.
+
+    Parameters
+    ----------
+    layer : napari layer
+        A 3D (or 4D, using the time point in view) image or labels layer.
+    world_point : sequence of float
+        ``viewer.dims.point``.
+    halo : int
+        Slices on each side.
+
+    Returns
+    -------
+    (Volume, int) or None
+        The slab and the index of the previewed slice inside it; None for 2D layers
+        (the whole image is the preview then: returned as a one-slice slab).
+    """
+    volume = layer_snapshot(layer)
+    if volume.spatial_ndim == 2:
+        return volume, -1
+    point = np.asarray(world_point)[-layer.ndim :]
+    index = np.round(layer.world_to_data(point)).astype(int)
+    lead = len(volume.leading_shape)
+    array = volume.array
+    for axis in range(lead):  # pick the time point in view
+        array = array[int(np.clip(index[axis], 0, array.shape[0] - 1))]
+    z = int(np.clip(index[lead], 0, array.shape[0] - 1))
+    start, stop = max(0, z - halo), min(array.shape[0], z + halo + 1)
+    origin = volume.index_to_world([start, 0, 0])
+    slab = Volume(array[start:stop], volume.spacing, tuple(origin), volume.direction, dict(volume.metadata), rgb=volume.rgb)
+    slab.metadata["preview_z"] = z
+    slab.metadata["leading_index"] = [int(i) for i in index[:lead]]
+    return slab, z - start
+
+
+def preview_layer_data(result: Volume, keep: int, kind: str, name: str) -> tuple[Any, dict[str, Any], str]:
+    """Layer data for the previewed slice of ``result`` (one slice at its true depth)."""
+    if keep >= 0:
+        origin = result.index_to_world([keep, 0, 0])
+        lead = result.metadata.get("leading_index", [])
+        array = result.array[keep : keep + 1]
+        for _ in lead:
+            array = array[np.newaxis]
+        shown = Volume(array, result.spacing, tuple(origin), result.direction, dict(result.metadata), rgb=result.rgb)
+    else:
+        shown = result
+    extra: dict[str, Any] = {"name": name}
+    if kind == "labels":
+        data, kwargs, layer_type = volume_to_layer_data(shown, layer_type="labels", opacity=0.6, **extra)
+    else:
+        data, kwargs, layer_type = volume_to_layer_data(shown, **image_display_kwargs(shown), **extra)
+    lead = len(result.metadata.get("leading_index", []))
+    if lead:
+        kwargs["translate"] = tuple(float(i) for i in result.metadata["leading_index"]) + tuple(kwargs["translate"][lead:])
+    return data, kwargs, layer_type
