@@ -57,7 +57,12 @@ def _cmd_run(args: argparse.Namespace, extra: list[str]) -> int:
         print(f"{operation.name}: {operation.title} ({operation.input_kind} -> {operation.output_kind})")
         print(operation.description)
         for p in operation.parameters:
-            print(f"  --{p.name.replace('_', '-')} {p.type.__name__} (default {p.default}{' ' + p.unit if p.unit else ''}): {p.help}")
+            flag = f"  --{p.name.replace('_', '-')}"
+            if p.is_layer:
+                print(f"{flag} PATH ({p.layer_kind} file, required): {p.help}")
+            else:
+                unit = f" {p.unit}" if p.unit else ""
+                print(f"{flag} {p.type.__name__} (default {p.default}{unit}): {p.help}")
         return 0 if args.help_operation else 2
     from . import read, write
 

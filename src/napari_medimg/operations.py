@@ -48,6 +48,10 @@ class Parameter:
         Allowed values for a string parameter.
     help : str
         One sentence for tooltips and ``--help``.
+    layer_kind : str, optional
+        For a second input (``type`` is :class:`~napari_medimg.volume.Volume`):
+        ``"image"`` or ``"labels"``. napari offers a layer picker, the command line
+        takes a file path, and the function receives a Volume.
     """
 
     name: str
@@ -58,6 +62,12 @@ class Parameter:
     maximum: float | None = None
     choices: tuple[str, ...] | None = None
     help: str = ""
+    layer_kind: str | None = None
+
+    @property
+    def is_layer(self) -> bool:
+        """True for a second input (a Volume / a napari layer)."""
+        return self.layer_kind is not None
 
     @property
     def label(self) -> str:
@@ -66,7 +76,18 @@ class Parameter:
         return f"{text} ({self.unit})" if self.unit else text
 
     def convert(self, value: Any) -> Any:
-        """Check and convert a value (e.g. a command-line string) to this parameter's type."""
+        """Check and convert a value (e.g. a command-line string) to this parameter's type.
+
+        A second input accepts a Volume, or a path that is read.
+        """
+        if self.is_layer:
+            if isinstance(value, Volume):
+                return value
+            if value is None:
+                raise ValueError(f"{self.name}: choose a {self.layer_kind} input")
+            from .io import read
+
+            return read(value)
         try:
             if self.type is bool and isinstance(value, str):
                 lowered = value.strip().lower()
@@ -150,7 +171,17 @@ class Operation:
         resolved = {p.name: p.default for p in self.parameters}
         for name, value in (values or {}).items():
             resolved[name] = self.parameter(name).convert(value)
+        missing = [p.name for p in self.parameters if p.is_layer and not isinstance(resolved[p.name], Volume)]
+        if missing:
+            raise ValueError(f"{self.name} needs {', '.join(missing)}: give a {self.parameter(missing[0]).layer_kind} input")
         return resolved
+
+    @staticmethod
+    def _recordable(values: dict[str, Any]) -> dict[str, Any]:
+        """Parameter values for the history: second inputs by their source name."""
+        return {
+            k: (v.metadata.get("source_name", "volume") if isinstance(v, Volume) else v) for k, v in values.items()
+        }
 
     def run(
         self,
@@ -188,7 +219,7 @@ class Operation:
             return function(volume, **kwargs)
         result = np.asarray(function(volume.array, **kwargs))
         history = list(volume.metadata.get("history", [])) + [
-            {"operation": self.name, "parameters": self.resolve(values)}
+            {"operation": self.name, "parameters": self._recordable(self.resolve(values))}
         ]
         return Volume(
             result,

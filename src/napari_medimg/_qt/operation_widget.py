@@ -48,6 +48,12 @@ class OperationWidget(Container):
         self.input_layer = create_widget(annotation=layer_type, label="input")
         self.parameter_widgets = {}
         for parameter in operation.parameters:
+            if parameter.is_layer:
+                kind = napari.layers.Labels if parameter.layer_kind == "labels" else napari.layers.Image
+                self.parameter_widgets[parameter.name] = create_widget(
+                    annotation=kind, label=parameter.label, options={"tooltip": parameter.help}
+                )
+                continue
             options: dict[str, Any] = {"tooltip": parameter.help}
             if parameter.choices:
                 options["choices"] = parameter.choices
@@ -99,9 +105,9 @@ class OperationWidget(Container):
         for widget in (*self.parameter_widgets.values(), self.input_layer, self.preview):
             widget.changed.connect(self._schedule_preview)
         viewer.dims.events.current_step.connect(self._schedule_preview)
-        self.input_layer.reset_choices()
-        viewer.layers.events.inserted.connect(self.input_layer.reset_choices)
-        viewer.layers.events.removed.connect(self.input_layer.reset_choices)
+        self.reset_choices()
+        viewer.layers.events.inserted.connect(self.reset_choices)
+        viewer.layers.events.removed.connect(self.reset_choices)
 
     # --------------------------------------------------------------- preview
     def _schedule_preview(self, *_: Any) -> None:
@@ -159,8 +165,14 @@ class OperationWidget(Container):
 
     # --------------------------------------------------------------- running
     def values(self) -> dict[str, Any]:
-        """Current parameter values."""
-        return {name: widget.value for name, widget in self.parameter_widgets.items()}
+        """Current parameter values; second-input layers as Volumes (snapshotted)."""
+        values = {}
+        for name, widget in self.parameter_widgets.items():
+            value = widget.value
+            if self.operation.parameter(name).is_layer:
+                value = layer_snapshot(value) if value is not None else None
+            values[name] = value
+        return values
 
     def start(self) -> Any:
         """Snapshot the input layer and run the operation in a worker thread.
@@ -178,7 +190,11 @@ class OperationWidget(Container):
             show_error(f"{self.operation.title}: choose an input layer first")
             return None
         volume = layer_snapshot(layer)
-        values = self.values()
+        try:
+            values = self.values()
+        except ValueError as exc:
+            show_error(f"{self.operation.title}: {exc}")
+            return None
         self._cancelled.clear()
         self._fraction = 0.0
         worker = create_worker(
