@@ -34,10 +34,15 @@ fi
 # shellcheck disable=SC1091
 . .venv/bin/activate
 export PIP_DISABLE_PIP_VERSION_CHECK=1
+# pip, without the notes about local package folders that do not exist on this machine.
+quiet_pip() {
+  pip "$@" 2>&1 | { grep -v "is ignored: it is neither a file nor a directory" || true; }
+  return "${PIPESTATUS[0]}"
+}
 # torch first, pinned to the local CPU build, so nothing pulls CUDA packages.
 python -c "import torch, sys; sys.exit(torch.__version__.split('+')[0] != '2.13.0')" 2>/dev/null \
-  || pip install -q torch==2.13.0
-pip install -q -e ".[test]" 2>&1 | grep -v "is ignored" || true
+  || quiet_pip install -q torch==2.13.0
+quiet_pip install -q -e ".[test]"
 python -c "import napari_medimg, napari, SimpleITK, pydicom" \
   || { echo "setup: the installation is incomplete" >&2; exit 1; }
 echo "setup: ready (.venv)"
