@@ -51,7 +51,10 @@ class Parameter:
     layer_kind : str, optional
         For a second input (``type`` is :class:`~napari_medimg.volume.Volume`):
         ``"image"`` or ``"labels"``. napari offers a layer picker, the command line
-        takes a file path, and the function receives a Volume.
+        takes a file path, and the function receives a Volume. For seed points
+        (``type`` is ``numpy.ndarray``): ``"points"``. They are world coordinates in mm
+        in numpy order (z, y, x): a Points layer in napari, a CSV file on the command
+        line; the function receives voxel indices of the input, ``(N, ndim)`` int.
     """
 
     name: str
@@ -80,6 +83,8 @@ class Parameter:
 
         A second input accepts a Volume, or a path that is read.
         """
+        if self.layer_kind == "points":
+            return _points_from(value, self.name)
         if self.is_layer:
             if isinstance(value, Volume):
                 return value
@@ -171,7 +176,11 @@ class Operation:
         resolved = {p.name: p.default for p in self.parameters}
         for name, value in (values or {}).items():
             resolved[name] = self.parameter(name).convert(value)
-        missing = [p.name for p in self.parameters if p.is_layer and not isinstance(resolved[p.name], Volume)]
+        missing = [
+            p.name
+            for p in self.parameters
+            if p.is_layer and not isinstance(resolved[p.name], (Volume, np.ndarray))
+        ]
         if missing:
             raise ValueError(f"{self.name} needs {', '.join(missing)}: give a {self.parameter(missing[0]).layer_kind} input")
         return resolved
@@ -180,7 +189,12 @@ class Operation:
     def _recordable(values: dict[str, Any]) -> dict[str, Any]:
         """Parameter values for the history: second inputs by their source name."""
         return {
-            k: (v.metadata.get("source_name", "volume") if isinstance(v, Volume) else v) for k, v in values.items()
+            k: (
+                v.metadata.get("source_name", "volume")
+                if isinstance(v, Volume)
+                else v.tolist() if isinstance(v, np.ndarray) else v
+            )
+            for k, v in values.items()
         }
 
     def run(
@@ -209,6 +223,9 @@ class Operation:
         Volume
         """
         kwargs = self.resolve(values)
+        for parameter in self.parameters:
+            if parameter.layer_kind == "points":
+                kwargs[parameter.name] = seeds_to_indices(kwargs[parameter.name], volume)
         if self.needs_spacing:
             kwargs["spacing"] = volume.spacing
         if self.reports_progress:
@@ -229,6 +246,47 @@ class Operation:
             {**volume.metadata, "history": history, "kind": self.output_kind},
             rgb=volume.rgb and result.ndim == volume.array.ndim,
         )
+
+
+def _points_from(value: Any, name: str) -> np.ndarray:
+    """World coordinates ``(N, ndim)`` from an array or a CSV file (header line optional)."""
+    if value is None:
+        raise ValueError(f"{name}: give at least one point (a Points layer, or a CSV of z,y,x in mm)")
+    if isinstance(value, np.ndarray):
+        points = value
+    else:
+        try:
+            points = np.loadtxt(value, delimiter=",", ndmin=2)
+        except ValueError:
+            points = np.loadtxt(value, delimiter=",", ndmin=2, skiprows=1)
+        except OSError as exc:
+            raise ValueError(f"{name}: cannot read points from {value}: {exc}") from None
+    points = np.asarray(points, dtype=np.float64)
+    if points.ndim != 2 or len(points) == 0 or not np.all(np.isfinite(points)):
+        raise ValueError(f"{name}: expected rows of finite world coordinates (z, y, x) in mm, got shape {points.shape}")
+    return points
+
+
+def seeds_to_indices(world: np.ndarray, volume: Volume) -> np.ndarray:
+    """Voxel indices (numpy order, int) of world points (mm, numpy order) in ``volume``.
+
+    Points with more coordinates than the volume has spatial axes (e.g. a time
+    coordinate first) use their last coordinates. Raises a ValueError naming any point
+    outside the image.
+    """
+    n = volume.spatial_ndim
+    if world.shape[1] < n:
+        raise ValueError(f"points have {world.shape[1]} coordinates; the image has {n} spatial axes")
+    indices = np.round(volume.world_to_index(world[:, -n:])).astype(np.int64)
+    shape = np.asarray(volume.spatial_shape)
+    outside = np.flatnonzero(np.any((indices < 0) | (indices >= shape), axis=1))
+    if outside.size:
+        i = int(outside[0])
+        raise ValueError(
+            f"point {i + 1} at {np.round(world[i], 2).tolist()} mm is outside the image "
+            f"(voxel {indices[i].tolist()}, image shape {shape.tolist()})"
+        )
+    return indices
 
 
 def _p(name: str, type_: type, default: Any, unit: str = "", help: str = "", **kw: Any) -> Parameter:

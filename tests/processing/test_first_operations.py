@@ -92,3 +92,20 @@ def test_clear_border_and_keep_largest():
     assert kept.max() == 2 and kept[1, 7, 3] == 1  # the largest is label 1
     largest = keep_largest(mask, count=1)
     assert np.count_nonzero(largest) == 30
+
+
+def test_seed_points_from_csv_map_to_voxels(tmp_path):
+    from napari_medimg.operations import Parameter, seeds_to_indices
+
+    volume = Volume(np.zeros((10, 20, 30), np.int16), (5.0, 0.5, 0.5), (100.0, -20.0, 30.0), np.eye(3))
+    csv = tmp_path / "seeds.csv"
+    csv.write_text("z,y,x\n110,-19,35\n145, -15.25 ,44.5\n")
+    parameter = Parameter("seeds", np.ndarray, None, layer_kind="points", help="seeds")
+    world = parameter.convert(str(csv))
+    np.testing.assert_array_equal(seeds_to_indices(world, volume), [[2, 2, 10], [9, 10, 29]])
+    # a time coordinate in front is ignored
+    np.testing.assert_array_equal(seeds_to_indices(np.array([[3.0, 110, -19, 35]]), volume), [[2, 2, 10]])
+    with pytest.raises(ValueError, match="point 1 at .* is outside the image"):
+        seeds_to_indices(np.array([[0.0, 0.0, 0.0]]), volume)
+    with pytest.raises(ValueError, match="give at least one point"):
+        parameter.convert(None)

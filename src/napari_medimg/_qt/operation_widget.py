@@ -49,7 +49,10 @@ class OperationWidget(Container):
         self.parameter_widgets = {}
         for parameter in operation.parameters:
             if parameter.is_layer:
-                kind = napari.layers.Labels if parameter.layer_kind == "labels" else napari.layers.Image
+                kind = {
+                    "labels": napari.layers.Labels,
+                    "points": napari.layers.Points,
+                }.get(parameter.layer_kind, napari.layers.Image)
                 self.parameter_widgets[parameter.name] = create_widget(
                     annotation=kind, label=parameter.label, options={"tooltip": parameter.help}
                 )
@@ -141,7 +144,11 @@ class OperationWidget(Container):
         volume, keep = slab
         if self.preview_worker is not None:
             self.preview_worker.quit()
-        worker = create_worker(self.operation.run, volume, self.values(), _start_thread=False)
+        try:
+            values = self.values()
+        except ValueError:
+            return None
+        worker = create_worker(self.operation.run, volume, values, _start_thread=False)
         worker.returned.connect(lambda result: self._show_preview(result, keep))
         worker.errored.connect(lambda exc: self._remove_preview())
         self.preview_worker = worker
@@ -164,15 +171,37 @@ class OperationWidget(Container):
             self.viewer._add_layer_from_data(data, kwargs, layer_type)
 
     # --------------------------------------------------------------- running
-    def values(self) -> dict[str, Any]:
-        """Current parameter values; second-input layers as Volumes (snapshotted)."""
+    def values(self, snapshot: Any = None) -> dict[str, Any]:
+        """Current parameter values; second-input layers as Volumes (snapshotted).
+
+        Points are given in the world of ``snapshot`` (the input's Volume): napari world
+        coordinates go through the input layer's transform, so seeds land on the voxels
+        under them also for scaled, translated or oblique layers.
+        """
         values = {}
         for name, widget in self.parameter_widgets.items():
             value = widget.value
-            if self.operation.parameter(name).is_layer:
+            kind = self.operation.parameter(name).layer_kind
+            if kind == "points":
+                value = self._points_in_volume_world(value, snapshot)
+            elif kind is not None:
                 value = layer_snapshot(value) if value is not None else None
             values[name] = value
         return values
+
+    def _points_in_volume_world(self, points_layer: Any, snapshot: Any) -> Any:
+        import numpy as np
+
+        image_layer = self.input_layer.value
+        if points_layer is None or len(points_layer.data) == 0 or image_layer is None:
+            return None
+        world = np.asarray([points_layer.data_to_world(p) for p in points_layer.data])
+        world = world[:, -image_layer.ndim :] if world.shape[1] >= image_layer.ndim else world
+        indices = np.asarray([image_layer.world_to_data(p) for p in world])
+        if snapshot is None:
+            snapshot = layer_snapshot(image_layer)
+        n = snapshot.spatial_ndim
+        return snapshot.index_to_world(indices[:, -n:])
 
     def start(self) -> Any:
         """Snapshot the input layer and run the operation in a worker thread.
@@ -191,7 +220,7 @@ class OperationWidget(Container):
             return None
         volume = layer_snapshot(layer)
         try:
-            values = self.values()
+            values = self.values(volume)
         except ValueError as exc:
             show_error(f"{self.operation.title}: {exc}")
             return None
