@@ -229,3 +229,28 @@ def test_preview_shows_the_slice_in_view_as_the_full_run_will(make_napari_viewer
     np.testing.assert_allclose(preview.data[0], full, rtol=1e-5, atol=1e-2)
     widget.preview.value = False
     assert "gaussian (preview)" not in viewer.layers
+
+
+def test_event_loop_keeps_running_during_an_operation(make_napari_viewer, qtbot):
+    from qtpy.QtCore import QTimer
+
+    from napari_medimg._qt.operation_widget import make_operation_widget
+
+    viewer = make_napari_viewer()
+    viewer.open_sample(PLUGIN, "chest_ct")
+    widget = make_operation_widget(viewer, "gaussian")
+    widget.input_layer.value = viewer.layers[0]
+    widget.parameter_widgets["sigma"].value = 15.0
+    ticks = []
+    timer = QTimer()
+    timer.setInterval(5)
+    timer.timeout.connect(lambda: ticks.append(1))
+    timer.start()
+    at_finish = []
+    worker = widget.start()
+    worker.finished.connect(lambda: at_finish.append(len(ticks)))
+    assert not ticks  # start() returned at once, before any tick
+    with qtbot.waitSignal(worker.finished, timeout=60_000):
+        pass
+    timer.stop()
+    assert at_finish and at_finish[0] >= 3, "the GUI thread was blocked during the run"
