@@ -14,6 +14,7 @@ from napari_medimg._napari.manifest import build_manifest, manifest_yaml
 from napari_medimg.operations import OPERATIONS
 
 ROOT = Path(__file__).resolve().parents[2]
+EXTRA_WIDGETS = ("dicom_browser", "features_table")
 
 _DISCOVER = (
     "import json, npe2;"
@@ -30,7 +31,7 @@ def test_manifest_file_is_generated_from_the_registry():
         "napari.yaml is out of date: run `python -m napari_medimg._napari.manifest > napari.yaml`"
     )
     widgets = build_manifest()["contributions"]["widgets"]
-    assert len(widgets) == len(OPERATIONS) + 1  # + the DICOM series browser
+    assert len(widgets) == len(OPERATIONS) + len(EXTRA_WIDGETS)
 
 
 def test_manifest_validates_and_every_command_imports():
@@ -50,7 +51,7 @@ def _discover(env: dict[str, str]) -> dict:
 
 def test_npe2_finds_the_manifest_in_the_editable_install():
     found = _discover(dict(os.environ))
-    assert found["readers"] == 1 and found["widgets"] == len(OPERATIONS) + 1
+    assert found["readers"] == 1 and found["widgets"] == len(OPERATIONS) + len(EXTRA_WIDGETS)
     assert Path(found["package"]).resolve().is_relative_to(ROOT / "src")
 
 
@@ -75,4 +76,4 @@ def test_npe2_finds_the_manifest_in_a_built_wheel(tmp_path):
     env = dict(os.environ, PYTHONPATH=str(target))
     found = _discover(env)
     assert Path(found["package"]).resolve().is_relative_to(target.resolve())
-    assert found["readers"] == 1 and found["widgets"] == len(OPERATIONS) + 1
+    assert found["readers"] == 1 and found["widgets"] == len(OPERATIONS) + len(EXTRA_WIDGETS)

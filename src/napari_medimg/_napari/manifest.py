@@ -45,8 +45,17 @@ def build_manifest() -> dict[str, Any]:
     commands.append(
         {"id": f"{PLUGIN}.dicom_browser", "title": "Open a DICOM series", "python_name": "napari_medimg._qt.dicom_widget:DicomSeriesWidget"}
     )
-    widgets = [{"command": f"{PLUGIN}.dicom_browser", "display_name": "Open a DICOM series"}]
-    menus: dict[str, list[dict[str, str]]] = {"napari/file/io_utilities": [{"command": f"{PLUGIN}.dicom_browser"}]}
+    commands.append(
+        {"id": f"{PLUGIN}.features_table", "title": "Features table", "python_name": "napari_medimg._qt.features_table:FeaturesTableWidget"}
+    )
+    widgets = [
+        {"command": f"{PLUGIN}.dicom_browser", "display_name": "Open a DICOM series"},
+        {"command": f"{PLUGIN}.features_table", "display_name": "Features table"},
+    ]
+    menus: dict[str, list[dict[str, str]]] = {
+        "napari/file/io_utilities": [{"command": f"{PLUGIN}.dicom_browser"}],
+        "napari/layers/measure": [{"command": f"{PLUGIN}.features_table"}],
+    }
     for op in OPERATIONS:
         command = f"{PLUGIN}.widget_{op.name}"
         commands.append(

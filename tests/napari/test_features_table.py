@@ -1,0 +1,42 @@
+import numpy as np
+
+from napari_medimg._qt.features_table import FeaturesTableWidget
+
+
+def _labels(viewer):
+    data = np.zeros((5, 20, 20), np.uint8)
+    data[1, 2:4, 2:4] = 1
+    data[3, 10:15, 10:15] = 2
+    data[2, 16:18, 3:5] = 3
+    features = {"index": [0, 1, 2, 3], "volume_ml": [0.0, 0.004, 0.025, 0.004], "voxels": [0, 4, 25, 4]}
+    return viewer.add_labels(data, features=features, scale=(2.0, 1.0, 1.0), translate=(10.0, 0.0, 0.0))
+
+
+def test_table_rows_link_to_objects_and_export(make_napari_viewer, tmp_path):
+    viewer = make_napari_viewer()
+    layer = _labels(viewer)
+    widget = FeaturesTableWidget(viewer)
+    widget.layer_picker.value = layer
+    assert widget.table.rowCount() == 3  # background row left out
+    assert [widget.table.horizontalHeaderItem(c).text() for c in range(3)] == ["index", "volume_ml", "voxels"]
+    # sorting by volume puts label 2 last (numeric, not text order)
+    widget.table.sortItems(1)
+    assert widget.table.item(2, 0).text() == "2"
+    widget.table.selectRow(2)
+    assert layer.selected_label == 2 and layer.show_selected_label
+    assert viewer.dims.point[0] == 10.0 + 2.0 * 3  # the slice through label 2
+    widget.select_row_of(3)
+    rows = widget.table.selectionModel().selectedRows()
+    assert widget.table.item(rows[0].row(), 0).text() == "3"
+    out = widget.export_csv(tmp_path / "features.csv")
+    lines = out.read_text().splitlines()
+    assert lines[0] == "index,volume_ml,voxels" and len(lines) == 4
+
+
+def test_table_follows_feature_changes(make_napari_viewer):
+    viewer = make_napari_viewer()
+    layer = _labels(viewer)
+    widget = FeaturesTableWidget(viewer)
+    widget.layer_picker.value = layer
+    layer.features = {"index": [0, 1], "voxels": [0, 4]}
+    assert widget.table.rowCount() == 1
