@@ -232,12 +232,14 @@ class Operation:
             kwargs["progress"] = progress
             kwargs["cancel"] = cancel
         function = self.load()
-        if self.geometry == "new":
-            return function(volume, **kwargs)
-        result = np.asarray(function(volume.array, **kwargs))
         history = list(volume.metadata.get("history", [])) + [
             {"operation": self.name, "parameters": self._recordable(self.resolve(values))}
         ]
+        if self.geometry == "new":
+            result_volume = function(volume, **kwargs)
+            result_volume.metadata.update(history=history, kind=self.output_kind)
+            return result_volume
+        result = np.asarray(function(volume.array, **kwargs))
         return Volume(
             result,
             volume.spacing,
@@ -292,6 +294,9 @@ def seeds_to_indices(world: np.ndarray, volume: Volume) -> np.ndarray:
 def _p(name: str, type_: type, default: Any, unit: str = "", help: str = "", **kw: Any) -> Parameter:
     return Parameter(name, type_, default, unit, help=help, **kw)
 
+
+INTERPOLATIONS = ("linear", "bspline", "nearest", "label")
+_LABEL_INTERPOLATIONS = ("label", "nearest")
 
 OPERATIONS: tuple[Operation, ...] = (
     Operation(
@@ -466,6 +471,91 @@ OPERATIONS: tuple[Operation, ...] = (
         input_kind="labels",
         output_kind="labels",
         parameters=(_p("count", int, 1, "", "How many of the largest objects to keep.", minimum=1),),
+    ),
+    Operation(
+        name="resample_isotropic",
+        title="Resample to isotropic voxels",
+        menu="Geometry",
+        function="napari_medimg.processing.resample:resample_isotropic",
+        input_kind="image",
+        output_kind="image",
+        parameters=(
+            _p("spacing", float, 1.0, "mm", "Voxel size of the cubic output voxels.", minimum=0.05, maximum=20.0),
+            _p("interpolation", str, "linear", "", "How values between voxel centres are computed.", choices=INTERPOLATIONS),
+        ),
+        reports_progress=True,
+        geometry="new",
+    ),
+    Operation(
+        name="resample_labels_isotropic",
+        title="Resample labels to isotropic voxels",
+        menu="Geometry",
+        function="napari_medimg.processing.resample:resample_isotropic",
+        input_kind="labels",
+        output_kind="labels",
+        parameters=(
+            _p("spacing", float, 1.0, "mm", "Voxel size of the cubic output voxels.", minimum=0.05, maximum=20.0),
+            _p("interpolation", str, "label", "", "'label' keeps thin structures; 'nearest' copies the closest voxel.", choices=_LABEL_INTERPOLATIONS),
+        ),
+        reports_progress=True,
+        geometry="new",
+    ),
+    Operation(
+        name="resample_to_reference",
+        title="Resample onto another layer's grid",
+        menu="Geometry",
+        function="napari_medimg.processing.resample:resample_to_reference",
+        input_kind="image",
+        output_kind="image",
+        parameters=(
+            Parameter("reference", Volume, None, help="Layer whose voxel grid the result takes.", layer_kind="image"),
+            _p("interpolation", str, "linear", "", "How values between voxel centres are computed.", choices=INTERPOLATIONS),
+            _p("default_value", float, 0.0, "", "Value where the reference grid lies outside the input."),
+        ),
+        reports_progress=True,
+        geometry="new",
+    ),
+    Operation(
+        name="resample_labels_to_reference",
+        title="Resample labels onto another layer's grid",
+        menu="Geometry",
+        function="napari_medimg.processing.resample:resample_to_reference",
+        input_kind="labels",
+        output_kind="labels",
+        parameters=(
+            Parameter("reference", Volume, None, help="Layer whose voxel grid the result takes.", layer_kind="image"),
+            _p("interpolation", str, "label", "", "'label' keeps thin structures; 'nearest' copies the closest voxel.", choices=_LABEL_INTERPOLATIONS),
+            _p("default_value", float, 0.0, "", "Label where the reference grid lies outside the input."),
+        ),
+        reports_progress=True,
+        geometry="new",
+    ),
+    Operation(
+        name="resample_axis_aligned",
+        title="Resample oblique volume to axis-aligned grid",
+        menu="Geometry",
+        function="napari_medimg.processing.resample:resample_axis_aligned",
+        input_kind="image",
+        output_kind="image",
+        parameters=(
+            _p("interpolation", str, "linear", "", "How values between voxel centres are computed.", choices=INTERPOLATIONS),
+        ),
+        reports_progress=True,
+        geometry="new",
+    ),
+    Operation(
+        name="crop_to_labels",
+        title="Crop to labels",
+        menu="Geometry",
+        function="napari_medimg.processing.crop:crop_to_labels",
+        input_kind="image",
+        output_kind="image",
+        parameters=(
+            Parameter("labels", Volume, None, help="Labels on the same grid whose bounding box is kept.", layer_kind="labels"),
+            _p("margin_mm", float, 10.0, "mm", "Margin added on every side of the box.", minimum=0.0, maximum=500.0),
+            _p("label", int, 0, "", "Label value to crop to; 0 means all labels.", minimum=0),
+        ),
+        geometry="new",
     ),
 )
 

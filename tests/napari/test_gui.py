@@ -254,3 +254,43 @@ def test_event_loop_keeps_running_during_an_operation(make_napari_viewer, qtbot)
         pass
     timer.stop()
     assert at_finish and at_finish[0] >= 3, "the GUI thread was blocked during the run"
+
+
+def test_geometry_widgets_resample_and_crop_with_a_second_layer(make_napari_viewer, qtbot, tmp_path):
+    import napari
+
+    from napari_medimg._qt.operation_widget import make_operation_widget
+
+    viewer = make_napari_viewer()
+    viewer.open_sample(PLUGIN, "brain_mr")
+    image, tumour = viewer.layers[0], viewer.layers[1]
+    resample = make_operation_widget(viewer, "resample_isotropic")
+    resample.input_layer.value = image
+    resample.parameter_widgets["spacing"].value = 2.0
+    with qtbot.waitSignal(resample.start().finished, timeout=60_000):
+        pass
+    result = viewer.layers[-1]
+    np.testing.assert_allclose(result.scale, (2.0, 2.0, 2.0))
+    # the lower edge of the physical box stays where it was
+    lower_in = np.asarray(image.translate) - np.asarray(image.scale) / 2
+    lower_out = np.asarray(result.translate) - np.asarray(result.scale) / 2
+    np.testing.assert_allclose(lower_out, lower_in, atol=1e-6)
+    # saved, it keeps the source file's axis order (rows back to anterior-first)
+    napari.save_layers(str(tmp_path / "iso.nrrd"), [result], plugin=PLUGIN)
+    saved = read(tmp_path / "iso.nrrd")
+    np.testing.assert_allclose(saved.direction, np.diag([1.0, -1.0, 1.0]))
+    np.testing.assert_allclose(saved.spacing, (2.0, 2.0, 2.0))
+
+    crop = make_operation_widget(viewer, "crop_to_labels")
+    crop.input_layer.value = image
+    crop.parameter_widgets["labels"].value = tumour
+    crop.parameter_widgets["margin_mm"].value = 5.0
+    with qtbot.waitSignal(crop.start().finished, timeout=60_000):
+        pass
+    cropped = viewer.layers[-1]
+    assert cropped.data.shape[1] < image.data.shape[1] and cropped.data.shape[2] < image.data.shape[2]
+    # every tumour voxel's world position falls inside the cropped layer
+    where = np.argwhere(np.asarray(tumour.data) > 0)
+    world = np.array([tumour.data_to_world(i) for i in where[:: max(1, len(where) // 50)]])
+    inside = np.array([cropped.world_to_data(w) for w in world])
+    assert np.all(inside > -0.5) and np.all(inside < np.array(cropped.data.shape) - 0.5)

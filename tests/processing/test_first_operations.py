@@ -21,7 +21,8 @@ def test_registry_names_are_unique_and_loadable():
         assert op.description, f"{op.name} needs a docstring"
         for parameter in op.parameters:
             assert parameter.help
-            assert parameter.convert(parameter.default) == parameter.default
+            if not parameter.is_layer:
+                assert parameter.convert(parameter.default) == parameter.default
     assert {op.name for op in list_operations("Segment")} >= {"threshold", "otsu"}
 
 

@@ -207,4 +207,5 @@ def layer_snapshot(layer: Any) -> Volume:
     if direction.shape != (spatial, spatial):
         direction = np.eye(spatial)
     medimg.setdefault("reorientation", {"order": list(range(spatial)), "flips": [False] * spatial})
+    medimg["kind"] = "labels" if layer._type_string == "labels" else "image"
     return Volume(array, tuple(scale), tuple(translate), direction, medimg, rgb=rgb)

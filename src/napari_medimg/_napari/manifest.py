@@ -26,6 +26,7 @@ MENU_OF_GROUP = {
     "Filter": "napari/layers/filter",
     "Segment": "napari/layers/segment",
     "Measure": "napari/layers/measure",
+    "Geometry": "napari/layers/transform",
 }
 
 
