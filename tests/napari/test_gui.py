@@ -294,3 +294,36 @@ def test_geometry_widgets_resample_and_crop_with_a_second_layer(make_napari_view
     world = np.array([tumour.data_to_world(i) for i in where[:: max(1, len(where) // 50)]])
     inside = np.array([cropped.world_to_data(w) for w in world])
     assert np.all(inside > -0.5) and np.all(inside < np.array(cropped.data.shape) - 0.5)
+
+
+@pytest.mark.parametrize("ndisplay", [2, 3])
+def test_seed_points_land_on_their_voxels_and_grow_the_tumour(make_napari_viewer, qtbot, ndisplay):
+    from scipy import ndimage
+
+    from napari_medimg._qt.operation_widget import make_operation_widget
+    from napari_medimg.operations import seeds_to_indices
+
+    viewer = make_napari_viewer()
+    viewer.open_sample(PLUGIN, "brain_mr")  # rows flipped for display, scaled and translated
+    image, tumour = viewer.layers[0], viewer.layers[1]
+    viewer.dims.ndisplay = ndisplay
+    mask = np.asarray(tumour.data) > 0
+    distance = ndimage.distance_transform_edt(mask, sampling=tumour.scale)
+    seed = np.unravel_index(np.argmax(distance), mask.shape)
+    points = viewer.add_points([image.data_to_world(seed)], name="seeds", size=3)
+    widget = make_operation_widget(viewer, "region_grow")
+    widget.input_layer.value = image
+    widget.parameter_widgets["seeds"].value = points
+    snapshot_world = widget.values()["seeds"]
+    from napari_medimg._napari.layers import layer_snapshot
+
+    np.testing.assert_array_equal(seeds_to_indices(snapshot_world, layer_snapshot(image)), [seed])
+    with qtbot.waitSignal(widget.start().finished, timeout=120_000):
+        pass
+    grown = np.asarray(viewer.layers[-1].data) > 0
+    assert grown[seed]
+    features = viewer.layers[-1].features
+    assert list(features["index"]) == [0, 1]
+    assert features["volume_ml"][1] == pytest.approx(np.count_nonzero(grown) * np.prod(image.scale) / 1000)
+    dice = 2 * np.count_nonzero(grown & mask) / (np.count_nonzero(grown) + np.count_nonzero(mask))
+    assert dice > 0.72  # brain1 from one seed: 0.749 measured (tests/processing/test_segmentation_real_data.py)

@@ -12,6 +12,8 @@ from __future__ import annotations
 import threading
 from typing import Any
 
+import numpy as np
+
 from magicgui.widgets import CheckBox, Container, ProgressBar, PushButton, create_widget
 from qtpy.QtCore import QTimer
 
@@ -227,7 +229,8 @@ class OperationWidget(Container):
         self._cancelled.clear()
         self._fraction = 0.0
         worker = create_worker(
-            self.operation.run,
+            run_with_summary,
+            self.operation,
             volume,
             values,
             progress=self._set_fraction,
@@ -270,16 +273,45 @@ class OperationWidget(Container):
         self.cancel_button.enabled = False
         self.progress_bar.value = 0 if self._cancelled.is_set() else 100
 
-    def _add_result(self, volume: Any, input_name: str) -> None:
+    def _add_result(self, result: tuple[Any, dict | None], input_name: str) -> None:
+        from napari.utils.notifications import show_info
+
         if self._cancelled.is_set():
             return
+        volume, features = result
         self._remove_preview()
         name = f"{input_name} {self.operation.name}"
         if self.operation.output_kind == "labels":
-            data = volume_to_layer_data(volume, name=name, layer_type="labels")
+            data = volume_to_layer_data(volume, name=name, layer_type="labels", features=features)
+            count = len(features["index"]) - 1
+            total = float(np.nansum(features["volume_ml"]))
+            show_info(f"{name}: {count} object(s), {total:.2f} mL in all")
         else:
             data = volume_to_layer_data(volume, name=name, **image_display_kwargs(volume))
         self.viewer._add_layer_from_data(*data)
+
+
+def run_with_summary(operation: Operation, volume: Any, values: dict[str, Any], **callbacks: Any) -> tuple[Any, dict | None]:
+    """Run ``operation`` (in the worker thread) and, for labels, summarise each object.
+
+    Returns
+    -------
+    (Volume, dict or None)
+        The result and, for labels, napari features: ``index`` (0 = background),
+        ``voxel_count``, ``volume_mm3`` and ``volume_ml`` per label.
+    """
+    from ..processing.morphology import label_summary
+
+    result = operation.run(volume, values, **callbacks)
+    if operation.output_kind != "labels":
+        return result, None
+    rows = label_summary(result.array, result.spacing)
+    features: dict[str, list] = {"index": [0], "voxel_count": [0], "volume_mm3": [np.nan], "volume_ml": [np.nan]}
+    for row in rows:
+        features["index"].append(row["label"])
+        for key in ("voxel_count", "volume_mm3", "volume_ml"):
+            features[key].append(row[key])
+    return result, features
 
 
 def make_operation_widget(napari_viewer: Any, name: str) -> OperationWidget:

@@ -9,7 +9,7 @@ from scipy import ndimage
 
 from ..dtypes import as_labels
 
-__all__ = ["threshold_range", "otsu", "connected_components", "clear_border", "keep_largest"]
+__all__ = ["threshold_range", "connected_components", "clear_border", "keep_largest"]
 
 
 def threshold_range(array: np.ndarray, *, lower: float = -1000.0, upper: float = -400.0) -> np.ndarray:
@@ -30,28 +30,6 @@ def threshold_range(array: np.ndarray, *, lower: float = -1000.0, upper: float =
     if lower > upper:
         raise ValueError(f"lower ({lower}) must not exceed upper ({upper})")
     return ((array >= lower) & (array <= upper)).view(np.uint8)
-
-
-def otsu(array: np.ndarray) -> np.ndarray:
-    """Label 1 above Otsu's threshold (NaNs ignored, labelled 0).
-
-    Parameters
-    ----------
-    array : numpy.ndarray
-        Image values.
-
-    Returns
-    -------
-    numpy.ndarray
-        uint8 mask.
-    """
-    from skimage.filters import threshold_otsu
-
-    finite = array[np.isfinite(array)] if np.issubdtype(array.dtype, np.floating) else array
-    if finite.size == 0 or finite.min() == finite.max():
-        raise ValueError("Otsu needs an image with at least two different finite values")
-    level = threshold_otsu(finite)
-    return (array > level).view(np.uint8)
 
 
 def connected_components(

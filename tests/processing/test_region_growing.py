@@ -1,0 +1,124 @@
+"""Region growing: seeds land on the right voxel, known answers, agreement with ITK."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import SimpleITK as sitk
+
+from napari_medimg.processing import region_growing as rg
+
+
+def _sphere(shape, center, radius_mm, spacing):
+    grids = np.ogrid[tuple(slice(0, n) for n in shape)]
+    return sum(((g - c) * s) ** 2 for g, c, s in zip(grids, center, spacing)) <= radius_mm**2
+
+
+def test_seed_in_numpy_order_lands_on_that_voxel():
+    # three separate single-voxel islands; only the one at the seed must grow
+    image = np.zeros((5, 6, 7), np.int16)
+    for z, y, x in [(1, 2, 3), (3, 2, 1), (1, 4, 5)]:
+        image[z, y, x] = 100
+    for seed in [(1, 2, 3), (3, 2, 1), (1, 4, 5)]:
+        out = rg.connected_threshold(image, [seed], lower=50, upper=150, spacing=(2.0, 1.0, 0.5))
+        assert out.dtype == np.uint8
+        assert np.argwhere(out).tolist() == [list(seed)]
+    # fast marching too: the earliest voxel is the seed
+    out = rg.fast_marching(image.astype(np.float32), [(3, 2, 1)], volume_ml=1e-6, spacing=(1.0, 1.0, 1.0))
+    assert np.argwhere(out).tolist() == [[3, 2, 1]]
+
+
+def test_seed_validation():
+    image = np.zeros((4, 4, 4), np.float32)
+    with pytest.raises(ValueError, match="outside the image"):
+        rg.connected_threshold(image, [(4, 0, 0)], lower=0, upper=1)
+    with pytest.raises(ValueError, match="3 axes"):
+        rg.connected_threshold(image, [(1, 1)], lower=0, upper=1)
+    with pytest.raises(ValueError, match="at least one seed"):
+        rg.connected_threshold(image, np.zeros((0, 3)), lower=0, upper=1)
+    with pytest.raises(ValueError, match="mask is empty"):
+        rg.connected_threshold(image, [(1, 1, 1)], lower=0, upper=1, mask=np.zeros((4, 4, 4)))
+    assert rg.seed_indices((1.4, 2.6, 0.0), (4, 4, 4)).tolist() == [[1, 3, 0]]
+
+
+@pytest.fixture(scope="module")
+def noisy_sphere():
+    rng = np.random.default_rng(0)
+    spacing = (2.0, 1.0, 1.0)
+    truth = _sphere((24, 48, 48), (12, 24, 24), 15.0, spacing)
+    image = np.where(truth, 200.0, 100.0) + rng.normal(0, 10, truth.shape)
+    image[~truth & (np.indices(truth.shape)[2] < 3)] = 195  # a bright slab elsewhere, not connected
+    return image.astype(np.float32), truth, spacing
+
+
+def test_connected_threshold_estimated_range_and_mask(noisy_sphere):
+    image, truth, spacing = noisy_sphere
+    out = rg.connected_threshold(image, [(12, 24, 24)], multiplier=3.0, radius=5.0, spacing=spacing)
+    dice = 2 * (out & truth).sum() / (out.sum() + truth.sum())
+    assert dice > 0.99
+    assert out[:, :, :3].sum() == 0  # the bright slab is not connected
+    lower_half = np.zeros(truth.shape, bool)
+    lower_half[:12] = True
+    masked = rg.connected_threshold(image, [(11, 24, 24)], multiplier=3.0, spacing=spacing, mask=lower_half)
+    assert masked[12:].sum() == 0 and masked.sum() > 0.45 * truth.sum()
+    # NaNs never join
+    with_nan = image.copy()
+    with_nan[12, 24, 30] = np.nan
+    grown = rg.connected_threshold(with_nan, [(12, 24, 24)], lower=150, upper=250, fill_holes=False, spacing=spacing)
+    assert grown[12, 24, 30] == 0 and grown.sum() == truth.sum() - 1
+
+
+def test_integer_bounds_are_rounded_inwards_not_truncated():
+    image = np.array([[[10, 11, 12, 13]]], np.int16)
+    out = rg.connected_threshold(image, [(0, 0, 1)], lower=10.5, upper=12.9, fill_holes=False)
+    assert out.tolist() == [[[0, 1, 1, 0]]]
+    out = rg.connected_threshold(image, [(0, 0, 1)], lower=-1e9, upper=np.inf, fill_holes=False)
+    assert out.sum() == 4
+
+
+def test_confidence_connected_agrees_with_itk_on_isotropic_voxels(noisy_sphere):
+    image, truth, _ = noisy_sphere
+    image = image[::2].copy()  # roughly isotropic 1 mm voxels for the comparison
+    spacing = (1.0, 1.0, 1.0)
+    seed = (6, 24, 24)
+    ours = rg.confidence_connected(image, [seed], multiplier=2.5, iterations=3, radius=2.0, spacing=spacing, fill_holes=False)
+    itk = sitk.GetArrayFromImage(
+        sitk.ConfidenceConnected(
+            sitk.GetImageFromArray(image), seedList=[seed[::-1]], numberOfIterations=3, multiplier=2.5,
+            initialNeighborhoodRadius=2, replaceValue=1,
+        )
+    )
+    dice = 2 * (ours & itk).sum() / (ours.sum() + itk.sum())
+    assert dice > 0.995
+
+
+def test_confidence_connected_keeps_last_region_when_range_drifts(noisy_sphere):
+    image, truth, spacing = noisy_sphere
+    out = rg.confidence_connected(image, [(12, 24, 24)], multiplier=2.5, iterations=10, spacing=spacing)
+    assert 2 * (out & truth).sum() / (out.sum() + truth.sum()) > 0.98
+
+
+def test_fast_marching_stops_at_volume_and_at_edges(noisy_sphere):
+    image, truth, spacing = noisy_sphere
+    true_ml = truth.sum() * np.prod(spacing) / 1000
+    out = rg.fast_marching(image, [(12, 24, 24)], sigma=1.5, volume_ml=true_ml, spacing=spacing, fill_holes=False)
+    assert abs(out.sum() - truth.sum()) <= 0.02 * truth.sum()
+    assert 2 * (out & truth).sum() / (out.sum() + truth.sum()) > 0.95
+    small = rg.fast_marching(image, [(12, 24, 24)], sigma=1.5, arrival_time=5.0, spacing=spacing)
+    assert 0 < small.sum() < out.sum() and small[12, 24, 24] == 1
+    with pytest.raises(ValueError, match="exactly one"):
+        rg.fast_marching(image, [(12, 24, 24)], spacing=spacing)
+
+
+def test_smoothing_and_leak_cutting(noisy_sphere):
+    image, truth, spacing = noisy_sphere
+    leaky = image.copy()
+    leaky[12, 24, 39:46] = 200  # a one-voxel bridge to a bright blob
+    leaky[10:15, 20:29, 44:48] = 200
+    grown = rg.connected_threshold(leaky, [(12, 24, 24)], lower=150, upper=250, spacing=spacing)
+    assert grown[12, 24, 46] == 1
+    cut = rg.connected_threshold(leaky, [(12, 24, 24)], lower=150, upper=250, spacing=spacing, opening=2.0)
+    assert cut[12, 24, 46] == 0 and cut[10:15, 20:29, 44:48].sum() == 0
+    assert 2 * (cut & truth).sum() / (cut.sum() + truth.sum()) > 0.99
+    smooth = rg.connected_threshold(image, [(12, 24, 24)], lower=150, upper=250, spacing=spacing, smoothing=1.0)
+    assert 2 * (smooth & truth).sum() / (smooth.sum() + truth.sum()) > 0.98
