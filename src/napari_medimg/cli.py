@@ -1,4 +1,4 @@
-"""The ``napari-medimg`` command: info, run, demo.
+"""The ``napari-medimg`` command: info, run, features, demo.
 
 Starting it imports neither napari, Qt nor torch; ``demo`` imports napari only to
 render or show the result.
@@ -73,6 +73,83 @@ def _cmd_run(args: argparse.Namespace, extra: list[str]) -> int:
     return 0
 
 
+def _load_feature_settings(path: str | None) -> dict:
+    """A pyradiomics parameter file as a ParameterSet; problems become ValueError with the file named."""
+    from .analysis.radiomics import ParameterSet, load_settings
+
+    if path is None:
+        return ParameterSet({}, {}, {})  # pyradiomics defaults: binWidth 25, label 1, all but shape2D
+    try:
+        params = load_settings(path)
+    except FileNotFoundError as exc:
+        raise ValueError(str(exc)) from None
+    except ValueError:
+        raise
+    except Exception as exc:  # yaml.YAMLError / json.JSONDecodeError: say where and why
+        raise ValueError(f"cannot read the parameter file {path}: {exc}") from None
+    other = sorted(set(params.image_types) - {"Original"})
+    if other:
+        raise ValueError(
+            f"{path}: imageType {', '.join(other)} not supported; only Original is computed "
+            "(remove the other image types)"
+        )
+    if params.image_types and "Original" not in params.image_types:
+        raise ValueError(f"{path}: imageType does not enable Original, so nothing would be computed")
+    return params
+
+
+def _cmd_features(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from . import read
+    from .analysis.measure import write_csv
+    from .analysis.radiomics import ParameterSet, extract
+
+    params = _load_feature_settings(args.config)
+    image, labels = read(args.image), read(args.labels)
+    if args.all_labels:
+        array = np.asarray(labels.array)
+        if array.size and np.issubdtype(array.dtype, np.number) and array.min() < 0:
+            raise ValueError(f"{args.labels}: labels must not be negative")
+        wanted = [int(v) for v in np.unique(array) if v != 0]
+        if not wanted:
+            raise ValueError(f"{args.labels}: the label image is empty (no voxel above 0)")
+    else:
+        wanted = [int(args.label) if args.label is not None else params.get("label", 1)]
+    rows: list[dict[str, object]] = []
+    for label in wanted:
+        settings = ParameterSet({**params, "label": label}, params.feature_classes, params.image_types)
+        try:
+            values = extract(image, labels, settings)
+        except ValueError as exc:
+            if not args.all_labels:
+                raise
+            raise ValueError(f"label {label}: {exc}") from None
+        rows.append({"image": args.image, "labels": args.labels, "label": label, **values})
+    columns: dict[str, list[object]] = {}
+    for row in rows:
+        for key in row:
+            columns.setdefault(key, [])
+    for row in rows:
+        for key, column in columns.items():
+            column.append(row.get(key, float("nan")))
+    if args.json:
+        def clean(value: object) -> object:
+            return None if isinstance(value, float) and not np.isfinite(value) else value
+
+        text = json.dumps([{k: clean(v) for k, v in row.items()} for row in rows], indent=1)
+        if args.out:
+            Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+            Path(args.out).write_text(text + "\n")
+        else:
+            print(text)
+    else:
+        write_csv(columns, args.out or sys.stdout)
+    if args.out:
+        print(f"features: {len(rows)} row(s) x {len(columns) - 3} feature(s) -> {args.out}", file=sys.stderr)
+    return 0
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
@@ -100,6 +177,30 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--list", action="store_true", help="print the operation names, one a line")
     run.add_argument("--help-operation", action="store_true", help="describe OPERATION and its parameters")
 
+    features = sub.add_parser(
+        "features",
+        help="radiomics features (pyradiomics 3.1.0 definitions) of a labelled ROI: "
+        "features IMAGE LABELS --config SETTINGS.yaml --out FEATURES.csv",
+        description="Compute radiomics features of IMAGE inside a label of LABELS, with pyradiomics' "
+        "parameter-file format (setting: binWidth, binCount, resampledPixelSpacing, interpolator, "
+        "normalize, normalizeScale, resegmentRange, force2D, force2Ddimension, label ...; featureClass: "
+        "enabled classes with optional feature lists; imageType: Original). Without --config: "
+        "pyradiomics' defaults (binWidth 25, label 1, all classes but shape2D). The output has one "
+        "row per label with columns image, labels, label and original_<class>_<Feature> at full precision.",
+    )
+    features.add_argument("image", help="image file or DICOM folder")
+    features.add_argument("labels", help="label image on the image's grid (or see correctMask / resampling)")
+    features.add_argument(
+        "--config", metavar="SETTINGS.yaml", help="pyradiomics parameter file (YAML or JSON)"
+    )
+    features.add_argument("--out", metavar="FEATURES.csv", help="output file (default: print to stdout)")
+    which = features.add_mutually_exclusive_group()
+    which.add_argument(
+        "--label", type=int, help="label value to measure (overrides the file's setting label)"
+    )
+    which.add_argument("--all-labels", action="store_true", help="one row per label present in LABELS")
+    features.add_argument("--json", action="store_true", help="write JSON (a list of rows) instead of CSV")
+
     demo = sub.add_parser("demo", help="the main job on the bundled chest CT")
     demo.add_argument("--out", default="medimg-demo", help="folder for the outputs (headless mode)")
     demo.add_argument(
@@ -124,6 +225,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _cmd_info(args)
         if args.command == "run":
             return _cmd_run(args, extra)
+        if args.command == "features":
+            return _cmd_features(args)
         return _cmd_demo(args)
     except (ImageReadError, ImageWriteError, KeyError, ValueError) as exc:
         message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
