@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["Volume"]
+__all__ = ["Volume", "check_same_grid"]
 
 
 @dataclasses.dataclass
@@ -182,3 +182,52 @@ class Volume:
             f"spacing={tuple(round(s, 4) for s in self.spacing)}, "
             f"origin={tuple(round(o, 3) for o in self.origin)}, rgb={self.rgb})"
         )
+
+
+def check_same_grid(
+    volume: Volume,
+    other: Volume,
+    *,
+    tolerance: float = 1e-3,
+    names: tuple[str, str] = ("image", "labels"),
+) -> None:
+    """Raise ValueError unless two volumes lie on the same spatial voxel grid.
+
+    Parameters
+    ----------
+    volume, other : Volume
+        The volumes to compare (leading time axes and colour axes are ignored).
+    tolerance : float
+        Allowed difference of spacing and origin as a fraction of the smallest voxel
+        spacing, and of the direction cosines (absolute). 1e-3 absorbs the float32
+        rounding of NIfTI headers and is far below any real misregistration.
+    names : tuple of str
+        What the two volumes are called in the message.
+
+    Raises
+    ------
+    ValueError
+        Naming the first difference and how to fix it.
+    """
+    first, second = names
+    hint = (
+        f"; they are not on the same grid: put the {second} onto the {first}'s grid first "
+        "(napari_medimg.processing.resample.resample_to_reference, interpolation='label' for labels)"
+    )
+    if volume.spatial_shape != other.spatial_shape:
+        raise ValueError(
+            f"{first} and {second} have different shapes (spatial shape {volume.spatial_shape} "
+            f"vs {other.spatial_shape}, numpy order)" + hint
+        )
+    scale = tolerance * min(min(volume.spacing), min(other.spacing))
+    checks = (
+        ("spacing", np.asarray(volume.spacing), np.asarray(other.spacing), scale, "mm"),
+        ("origin", np.asarray(volume.origin), np.asarray(other.origin), scale, "mm"),
+        ("direction", volume.direction, other.direction, tolerance, ""),
+    )
+    for what, a, b, allowed, unit in checks:
+        if np.max(np.abs(a - b)) > allowed:
+            raise ValueError(
+                f"{first} and {second} have different {what} ({np.round(a, 6).tolist()} vs "
+                f"{np.round(b, 6).tolist()}{' ' + unit if unit else ''}, numpy order)" + hint
+            )

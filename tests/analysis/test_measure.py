@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from napari_medimg import read
+from napari_medimg.volume import check_same_grid
 from napari_medimg.analysis.measure import (
-    check_same_grid,
     measure_labels,
     per_slice_area,
     to_layer_features,

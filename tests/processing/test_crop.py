@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from napari_medimg import Volume, read
-from napari_medimg.processing.crop import check_same_grid, crop_to_box, crop_to_labels, labels_bounding_box
+from napari_medimg.processing.crop import crop_to_box, crop_to_labels, labels_bounding_box
+from napari_medimg.volume import check_same_grid
 
 
 def tilted() -> np.ndarray:

@@ -69,11 +69,11 @@ from scipy import ndimage as ndi
 
 from ..dtypes import as_labels
 from ..progress import CancelCheck, ProgressCallback, check_cancel, report
-from ..volume import Volume
+from ..volume import Volume, check_same_grid
 from .radiomics import shape as _shape3d
 from .radiomics import shape2d as _shape2d
 
-__all__ = ["measure_labels", "per_slice_area", "to_layer_features", "write_csv", "check_same_grid"]
+__all__ = ["measure_labels", "per_slice_area", "to_layer_features", "write_csv"]
 
 Table = dict[str, np.ndarray]
 
@@ -91,43 +91,6 @@ _CHUNK = 1 << 20
 
 
 # ----------------------------------------------------------------------------- checks
-def check_same_grid(
-    a: Volume, b: Volume, *, tolerance: float = 1e-4, names: tuple[str, str] = ("image", "labels")
-) -> None:
-    """Raise ValueError when two volumes are not on the same voxel grid.
-
-    Parameters
-    ----------
-    a, b : Volume
-        The volumes to compare.
-    tolerance : float
-        Allowed difference as a fraction of the smallest voxel spacing (for spacing and
-        origin, in mm) and absolute for the direction cosines. 1e-4 absorbs the float32
-        rounding of NIfTI headers and is far below any real misregistration.
-    names : tuple of str
-        How the two volumes are called in the message.
-    """
-    first, second = names
-    if a.spatial_shape != b.spatial_shape:
-        raise ValueError(
-            f"{first} and {second} have different shapes {a.spatial_shape} and {b.spatial_shape} "
-            "(numpy order); resample the labels onto the image first"
-        )
-    scale = tolerance * min(min(a.spacing), min(b.spacing))
-    checks = (
-        ("spacing", np.asarray(a.spacing), np.asarray(b.spacing), scale),
-        ("origin", np.asarray(a.origin), np.asarray(b.origin), scale),
-        ("direction", a.direction, b.direction, tolerance),
-    )
-    for what, x, y, tol in checks:
-        if np.max(np.abs(x - y)) > tol:
-            raise ValueError(
-                f"{first} and {second} have different {what} ({np.round(x, 6).tolist()} vs "
-                f"{np.round(y, 6).tolist()}, numpy order); they are not on the same grid: resample the "
-                "labels onto the image first"
-            )
-
-
 def _label_array(labels: Volume) -> np.ndarray:
     if labels.rgb or labels.leading_shape:
         raise ValueError(
@@ -250,7 +213,7 @@ def measure_labels(
     percentiles: Iterable[float] = (10, 50, 90),
     units: str | None = None,
     shape: bool = True,
-    tolerance: float = 1e-4,
+    tolerance: float = 1e-3,
     progress: ProgressCallback | None = None,
     cancel: CancelCheck | None = None,
 ) -> Table:

@@ -16,58 +16,12 @@ from typing import Sequence
 
 import numpy as np
 
-from ..volume import Volume
+from ..volume import Volume, check_same_grid
 
-__all__ = ["crop_to_box", "crop_to_labels", "labels_bounding_box", "check_same_grid"]
+__all__ = ["crop_to_box", "crop_to_labels", "labels_bounding_box"]
 
 # Tolerances for "the same grid": spacing relative, origin as a fraction of the smallest
 # voxel (NIfTI stores geometry in float32), direction absolute.
-SPACING_RTOL = 1e-4
-ORIGIN_TOL_VOXELS = 1e-2
-DIRECTION_ATOL = 1e-4
-
-
-def check_same_grid(volume: Volume, other: Volume, *, what: str = "labels") -> None:
-    """Raise ValueError unless ``other`` is on the same spatial grid as ``volume``.
-
-    Shapes must be equal; spacing within a relative 1e-4, origin within 1/100 of the
-    smallest voxel and direction within 1e-4.
-
-    Parameters
-    ----------
-    volume, other : Volume
-        The two volumes.
-    what : str
-        Name of ``other`` in the message.
-
-    Raises
-    ------
-    ValueError
-        Naming the first difference found and how to fix it.
-    """
-    hint = (
-        f" Put the {what} onto the image's grid first "
-        "(napari_medimg.processing.resample.resample_to_reference with interpolation='label')."
-    )
-    if volume.spatial_ndim != other.spatial_ndim or volume.spatial_shape != other.spatial_shape:
-        raise ValueError(
-            f"the {what} have spatial shape {other.spatial_shape} "
-            f"but the image has {volume.spatial_shape}." + hint
-        )
-    a, b = np.asarray(volume.spacing), np.asarray(other.spacing)
-    if not np.allclose(a, b, rtol=SPACING_RTOL, atol=0):
-        raise ValueError(f"the {what} have spacing {tuple(b)} mm but the image has {tuple(a)} mm." + hint)
-    tolerance = ORIGIN_TOL_VOXELS * float(a.min())
-    if np.abs(np.asarray(volume.origin) - np.asarray(other.origin)).max() > tolerance:
-        raise ValueError(
-            f"the {what} have origin {tuple(np.round(other.origin, 4))} mm but the image has "
-            f"{tuple(np.round(volume.origin, 4))} mm (tolerance {tolerance:.3g} mm)." + hint
-        )
-    if not np.allclose(volume.direction, other.direction, rtol=0, atol=DIRECTION_ATOL):
-        raise ValueError(
-            f"the {what} have direction {np.round(other.direction, 4).tolist()} but the image has "
-            f"{np.round(volume.direction, 4).tolist()}." + hint
-        )
 
 
 def _as_index_tuple(values: Sequence[int | None] | None, ndim: int, name: str) -> tuple[int | None, ...]:
