@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 
 from napari_medimg._qt.features_table import FeaturesTableWidget
 
@@ -40,3 +41,29 @@ def test_table_follows_feature_changes(make_napari_viewer):
     widget.layer_picker.value = layer
     layer.features = {"index": [0, 1], "voxels": [0, 4]}
     assert widget.table.rowCount() == 1
+
+
+def test_measure_widget_fills_features_with_volumes_hu_and_radiomics(make_napari_viewer, qtbot, tmp_path):
+    from napari_medimg._qt.measure_widget import MeasureWidget
+    from napari_medimg.sample_data import load_sample
+
+    viewer = make_napari_viewer()
+    viewer.open_sample("napari-medimg", "chest_ct")
+    image, nodule = viewer.layers[0], viewer.layers[1]
+    widget = MeasureWidget(viewer)
+    widget.labels_layer.value = nodule
+    widget.image_layer.value = image
+    widget.radiomics.value = True
+    settings = tmp_path / "params.yaml"
+    settings.write_text("setting:\n  binWidth: 25\nfeatureClass:\n  firstorder:\n  glcm:\n")
+    widget.settings.value = settings
+    with qtbot.waitSignal(widget.start().finished, timeout=60_000):
+        pass
+    features = nodule.features
+    assert list(features["index"]) == [0, 1]
+    ct, labels = load_sample("chest_ct")
+    inside = ct.array[labels.array > 0]
+    assert features["volume_ml"][1] == pytest.approx(inside.size * np.prod(ct.spacing) / 1000)
+    assert features["mean_HU"][1] == pytest.approx(inside.mean())
+    assert features["original_firstorder_Mean"][1] == pytest.approx(inside.mean())
+    assert "original_glcm_Contrast" in features and "original_shape_Sphericity" not in features

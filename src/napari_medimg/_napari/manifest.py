@@ -49,13 +49,17 @@ def build_manifest() -> dict[str, Any]:
     commands.append(
         {"id": f"{PLUGIN}.features_table", "title": "Features table", "python_name": "napari_medimg._qt.features_table:FeaturesTableWidget"}
     )
+    commands.append(
+        {"id": f"{PLUGIN}.measure", "title": "Measure objects", "python_name": "napari_medimg._qt.measure_widget:MeasureWidget"}
+    )
     widgets = [
         {"command": f"{PLUGIN}.dicom_browser", "display_name": "Open a DICOM series"},
         {"command": f"{PLUGIN}.features_table", "display_name": "Features table"},
+        {"command": f"{PLUGIN}.measure", "display_name": "Measure objects"},
     ]
     menus: dict[str, list[dict[str, str]]] = {
         "napari/file/io_utilities": [{"command": f"{PLUGIN}.dicom_browser"}],
-        "napari/layers/measure": [{"command": f"{PLUGIN}.features_table"}],
+        "napari/layers/measure": [{"command": f"{PLUGIN}.measure"}, {"command": f"{PLUGIN}.features_table"}],
     }
     for op in OPERATIONS:
         command = f"{PLUGIN}.widget_{op.name}"
