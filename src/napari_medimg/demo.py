@@ -22,8 +22,6 @@ from .volume import Volume
 
 __all__ = ["lung_pipeline", "run_demo"]
 
-# Air-filled lung parenchyma in HU: below -400 and above pure air noise.
-LUNG_HU = (-1000.0, -400.0)
 SMOOTHING_MM = 1.0
 
 
@@ -43,12 +41,10 @@ def lung_pipeline(ct: Volume) -> dict[str, Volume]:
     Returns
     -------
     dict
-        ``smoothed`` (float32) and ``lungs`` (label 1: both lungs and the airways they touch).
+        ``smoothed`` (float32) and ``lungs`` (uint8 mask of both lungs).
     """
     smoothed = get_operation("gaussian").run(ct, {"sigma": SMOOTHING_MM})
-    air = get_operation("threshold").run(smoothed, {"lower": LUNG_HU[0], "upper": LUNG_HU[1]})
-    inside = get_operation("clear_border").run(air)
-    lungs = get_operation("keep_largest").run(inside, {"count": 1})
+    lungs = get_operation("chest_ct_lungs").run(smoothed)
     return {"smoothed": smoothed, "lungs": lungs}
 
 

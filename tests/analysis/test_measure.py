@@ -244,7 +244,8 @@ def test_to_layer_features_has_index_and_background_row():
     assert features["index"].tolist() == [0, 2, 5]
     assert np.isnan(features["volume_mm3"][0]) and features["voxel_count"][0] == 0
     assert features["volume_mm3"][1:].tolist() == [4.0, 9.0]
-    napari = pytest.importorskip("napari")
+    import napari
+
     layer = napari.layers.Labels(labels, features=features)
     assert "volume_mm3: 9" in layer.get_status((0, 6, 6))["coordinates"]  # label 5 -> its row
     assert "volume_mm3: 4" in layer.get_status((0, 1, 1))["coordinates"]  # label 2 -> its row

@@ -27,6 +27,7 @@ MENU_OF_GROUP = {
     "Segment": "napari/layers/segment",
     "Measure": "napari/layers/measure",
     "Geometry": "napari/layers/transform",
+    "Recipes": "napari/layers/segment",
 }
 
 

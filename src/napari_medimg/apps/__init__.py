@@ -1,0 +1,1 @@
+"""Clinical recipes: whole pipelines built from the library's operations."""
