@@ -419,6 +419,103 @@ OPERATIONS: tuple[Operation, ...] = (
             _p("sigma", float, 1.0, "mm", "Standard deviation of the gaussian.", minimum=0.0, maximum=100.0),
         ),
         needs_spacing=True,
+        reports_progress=True,
+    ),
+    *(
+        Operation(
+            name=name,
+            title=title,
+            menu="Filter",
+            function=f"napari_medimg.processing.denoise:{name}",
+            input_kind="image",
+            output_kind="image",
+            parameters=(
+                _p("radius", float, 1.0, "mm", help, minimum=0.0, maximum=50.0),
+                _p(
+                    "footprint", str, "box", "",
+                    "Box (every voxel within the radius per axis) or ball (within the radius in mm).",
+                    choices=("box", "ball"),
+                ),
+            ),
+            needs_spacing=True,
+            reports_progress=True,
+        )
+        for name, title, help in (
+            ("mean_filter", "Mean filter", "Neighbourhood radius; converted to whole voxels per axis."),
+            ("median_filter", "Median filter", "Neighbourhood radius; removes specks smaller than about this."),
+            ("minimum_filter", "Minimum filter", "Neighbourhood radius."),
+            ("maximum_filter", "Maximum filter", "Neighbourhood radius."),
+        )
+    ),
+    Operation(
+        name="bilateral",
+        title="Bilateral filter (edge-preserving)",
+        menu="Filter",
+        function="napari_medimg.processing.denoise:bilateral",
+        input_kind="image",
+        output_kind="image",
+        parameters=(
+            _p("sigma_spatial", float, 1.0, "mm", "Spatial standard deviation.", minimum=0.01, maximum=20.0),
+            _p("sigma_range", float, 50.0, "", "Intensity standard deviation (image units, e.g. HU); stronger edges are kept.", minimum=1e-6),
+        ),
+        needs_spacing=True,
+        reports_progress=True,
+    ),
+    Operation(
+        name="anisotropic_diffusion",
+        title="Curvature anisotropic diffusion (edge-preserving)",
+        menu="Filter",
+        function="napari_medimg.processing.denoise:anisotropic_diffusion",
+        input_kind="image",
+        output_kind="image",
+        parameters=(
+            _p("iterations", int, 5, "", "Diffusion steps; more is smoother and slower.", minimum=1, maximum=200),
+            _p("conductance", float, 3.0, "", "Edge sensitivity; lower keeps more edges.", minimum=0.01, maximum=100.0),
+        ),
+        needs_spacing=True,
+        reports_progress=True,
+    ),
+    Operation(
+        name="non_local_means",
+        title="Non-local means",
+        menu="Filter",
+        function="napari_medimg.processing.denoise:non_local_means",
+        input_kind="image",
+        output_kind="image",
+        parameters=(
+            _p("patch_radius", float, 1.0, "mm", "Half-width of the compared patches.", minimum=0.0, maximum=5.0),
+            _p("search_radius", float, 3.0, "mm", "Half-width of the search window; cost grows with its volume.", minimum=0.0, maximum=15.0),
+            _p("h", float, 0.0, "", "Filtering strength in image units; 0 = automatic (0.8 x estimated noise).", minimum=0.0),
+            _p("sigma", float, 0.0, "", "Noise standard deviation in image units; 0 = estimate.", minimum=0.0),
+        ),
+        needs_spacing=True,
+        reports_progress=True,
+    ),
+    *(
+        Operation(
+            name=name,
+            title=title,
+            menu="Filter",
+            function="napari_medimg.processing.bias:n4_bias_correction",
+            input_kind="image",
+            output_kind="image",
+            parameters=mask
+            + (
+                _p("shrink_factor", int, 4, "", "Downsampling for the fit along the finest axes.", minimum=1, maximum=8),
+                _p("iterations", int, 50, "", "Maximum iterations per fitting level.", minimum=1, maximum=500),
+                _p("levels", int, 4, "", "Fitting levels (the B-spline mesh doubles at each).", minimum=1, maximum=8),
+            ),
+            needs_spacing=True,
+            reports_progress=True,
+        )
+        for name, title, mask in (
+            ("n4_bias_correction", "N4 bias-field correction (MR)", ()),
+            (
+                "n4_bias_correction_masked",
+                "N4 bias-field correction within a mask (MR)",
+                (Parameter("mask", Volume, None, help="Region to fit, e.g. a brain mask.", layer_kind="labels"),),
+            ),
+        )
     ),
     Operation(
         name="threshold",
