@@ -9,7 +9,6 @@ from napari_medimg import read
 from napari_medimg.progress import OperationCancelled
 from napari_medimg.processing.bias import n4_bias_correction
 
-pytest.importorskip("SimpleITK")
 
 
 def _mni(shared_data):

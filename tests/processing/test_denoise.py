@@ -154,7 +154,7 @@ def test_nan_is_rejected_with_advice():
 
 
 def test_bilateral_matches_simpleitk_and_keeps_edges():
-    sitk = pytest.importorskip("SimpleITK")
+    import SimpleITK as sitk
     image = _image(np.float32, (6, 30, 34), seed=3)
     image[:, :, 17:] += 400
     spacing = (2.0, 0.8, 0.7)
@@ -173,7 +173,7 @@ def test_bilateral_matches_simpleitk_and_keeps_edges():
 
 @pytest.mark.parametrize("dtype", [np.int16, np.float32, np.float64])
 def test_anisotropic_diffusion_equals_simpleitk_with_spacing(dtype):
-    sitk = pytest.importorskip("SimpleITK")
+    import SimpleITK as sitk
     image = _image(dtype, (6, 24, 26))
     spacing = (3.0, 0.8, 0.8)
     out = anisotropic_diffusion(image, iterations=3, conductance=2.0, spacing=spacing)
@@ -185,7 +185,7 @@ def test_anisotropic_diffusion_equals_simpleitk_with_spacing(dtype):
 
 
 def test_non_local_means_agrees_with_skimage():
-    restoration = pytest.importorskip("skimage.restoration")
+    from skimage import restoration
     rng = np.random.default_rng(1)
     clean = np.zeros((48, 52), np.float32)
     clean[10:30, 12:40] = 100
@@ -270,7 +270,7 @@ def _real_case(shared_data, modality):
 
 @pytest.mark.parametrize("modality", ["CT", "MR"])
 def test_denoising_real_images_improves_psnr(shared_data, modality):
-    metrics = pytest.importorskip("skimage.metrics")
+    from skimage import metrics
     clean, spacing, sigma = _real_case(shared_data, modality)
     noisy = clean + np.random.default_rng(0).normal(0, sigma, clean.shape).astype(np.float32)
     data_range = float(clean.max() - clean.min())
