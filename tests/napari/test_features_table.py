@@ -57,8 +57,9 @@ def test_measure_widget_fills_features_with_volumes_hu_and_radiomics(make_napari
     settings = tmp_path / "params.yaml"
     settings.write_text("setting:\n  binWidth: 25\nfeatureClass:\n  firstorder:\n  glcm:\n")
     widget.settings.value = settings
-    with qtbot.waitSignal(widget.start().finished, timeout=60_000):
-        pass
+    worker = widget.start(start_thread=False)
+    with qtbot.waitSignal(worker.finished, timeout=60_000):
+        worker.start()
     features = nodule.features
     assert list(features["index"]) == [0, 1]
     ct, labels = load_sample("chest_ct")

@@ -161,9 +161,9 @@ def test_operation_widget_runs_in_a_worker_and_keeps_geometry(make_napari_viewer
     widget.input_layer.value = viewer.layers[0]
     widget.parameter_widgets["sigma"].value = 2.0
     count = len(viewer.layers)
-    worker = widget.start()
+    worker = widget.start(start_thread=False)
     with qtbot.waitSignal(worker.finished, timeout=60_000):
-        pass
+        worker.start()
     assert len(viewer.layers) == count + 1
     result = viewer.layers[-1]
     assert result.name == "brain_mr gaussian"
@@ -181,10 +181,10 @@ def test_cancelled_operation_adds_no_layer(make_napari_viewer, qtbot):
     widget = make_operation_widget(viewer, "gaussian")
     widget.input_layer.value = viewer.layers[0]
     count = len(viewer.layers)
-    worker = widget.start()
-    widget.cancel()
+    worker = widget.start(start_thread=False)
     with qtbot.waitSignal(worker.finished, timeout=60_000):
-        pass
+        worker.start()
+        widget.cancel()
     assert len(viewer.layers) == count
     assert widget.run_button.enabled and not widget.cancel_button.enabled
 
@@ -195,12 +195,14 @@ def test_dicom_browser_lists_series_and_opens_a_tilted_ct_resampled(make_napari_
     viewer = make_napari_viewer()
     widget = DicomSeriesWidget(viewer)
     widget.folder.value = shared_data / "dicom/ct_head_gantry_tilt_ge/dicom"
-    with qtbot.waitSignal(widget.scan().finished, timeout=60_000):
-        pass
+    worker = widget.scan(start_thread=False)
+    with qtbot.waitSignal(worker.finished, timeout=60_000):
+        worker.start()
     assert len(widget.series.choices) >= 1 and widget.open_button.enabled
     widget.resample_tilt.value = True
-    with qtbot.waitSignal(widget.open_selected().finished, timeout=120_000):
-        pass
+    worker = widget.open_selected(start_thread=False)
+    with qtbot.waitSignal(worker.finished, timeout=120_000):
+        worker.start()
     assert len(viewer.layers) == 1
     warnings = viewer.layers[0].metadata["medimg"]["warnings"]
     assert any(w.startswith("gantry_tilt") for w in warnings)
@@ -219,9 +221,9 @@ def test_preview_shows_the_slice_in_view_as_the_full_run_will(make_napari_viewer
     widget.parameter_widgets["sigma"].value = 6.0  # 1.2 slices across: the slab matters
     viewer.dims.set_point(0, image.data_to_world([20, 0, 0])[0])
     widget.preview.value = True
-    worker = widget.update_preview()
+    worker = widget.update_preview(start_thread=False)
     with qtbot.waitSignal(worker.finished, timeout=60_000):
-        pass
+        worker.start()
     preview = viewer.layers["gaussian (preview)"]
     assert preview.data.shape == (1, *image.data.shape[1:])
     np.testing.assert_allclose(preview.data_to_world([0, 0, 0]), image.data_to_world([20, 0, 0]))
@@ -247,11 +249,11 @@ def test_event_loop_keeps_running_during_an_operation(make_napari_viewer, qtbot)
     timer.timeout.connect(lambda: ticks.append(1))
     timer.start()
     at_finish = []
-    worker = widget.start()
+    worker = widget.start(start_thread=False)
     worker.finished.connect(lambda: at_finish.append(len(ticks)))
-    assert not ticks  # start() returned at once, before any tick
     with qtbot.waitSignal(worker.finished, timeout=60_000):
-        pass
+        worker.start()
+        assert not ticks  # start() returned at once, before any tick
     timer.stop()
     assert at_finish and at_finish[0] >= 3, "the GUI thread was blocked during the run"
 
@@ -267,8 +269,9 @@ def test_geometry_widgets_resample_and_crop_with_a_second_layer(make_napari_view
     resample = make_operation_widget(viewer, "resample_isotropic")
     resample.input_layer.value = image
     resample.parameter_widgets["spacing"].value = 2.0
-    with qtbot.waitSignal(resample.start().finished, timeout=60_000):
-        pass
+    worker = resample.start(start_thread=False)
+    with qtbot.waitSignal(worker.finished, timeout=60_000):
+        worker.start()
     result = viewer.layers[-1]
     np.testing.assert_allclose(result.scale, (2.0, 2.0, 2.0))
     # the lower edge of the physical box stays where it was
@@ -285,8 +288,9 @@ def test_geometry_widgets_resample_and_crop_with_a_second_layer(make_napari_view
     crop.input_layer.value = image
     crop.parameter_widgets["labels"].value = tumour
     crop.parameter_widgets["margin_mm"].value = 5.0
-    with qtbot.waitSignal(crop.start().finished, timeout=60_000):
-        pass
+    worker = crop.start(start_thread=False)
+    with qtbot.waitSignal(worker.finished, timeout=60_000):
+        worker.start()
     cropped = viewer.layers[-1]
     assert cropped.data.shape[1] < image.data.shape[1] and cropped.data.shape[2] < image.data.shape[2]
     # every tumour voxel's world position falls inside the cropped layer
@@ -318,8 +322,9 @@ def test_seed_points_land_on_their_voxels_and_grow_the_tumour(make_napari_viewer
     from napari_medimg._napari.layers import layer_snapshot
 
     np.testing.assert_array_equal(seeds_to_indices(snapshot_world, layer_snapshot(image)), [seed])
-    with qtbot.waitSignal(widget.start().finished, timeout=120_000):
-        pass
+    worker = widget.start(start_thread=False)
+    with qtbot.waitSignal(worker.finished, timeout=120_000):
+        worker.start()
     grown = np.asarray(viewer.layers[-1].data) > 0
     assert grown[seed]
     features = viewer.layers[-1].features
@@ -327,3 +332,24 @@ def test_seed_points_land_on_their_voxels_and_grow_the_tumour(make_napari_viewer
     assert features["volume_ml"][1] == pytest.approx(np.count_nonzero(grown) * np.prod(image.scale) / 1000)
     dice = 2 * np.count_nonzero(grown & mask) / (np.count_nonzero(grown) + np.count_nonzero(mask))
     assert dice > 0.72  # brain1 from one seed: 0.749 measured (tests/processing/test_segmentation_real_data.py)
+
+
+def test_cancel_stops_a_running_filter_midway(make_napari_viewer, qtbot):
+    import time
+
+    from napari_medimg._qt.operation_widget import make_operation_widget
+
+    viewer = make_napari_viewer()
+    viewer.open_sample(PLUGIN, "chest_ct")
+    widget = make_operation_widget(viewer, "non_local_means")  # seconds on the whole CT
+    widget.input_layer.value = viewer.layers[0]
+    widget.parameter_widgets["search_radius"].value = 6.0
+    count = len(viewer.layers)
+    worker = widget.start()
+    qtbot.waitUntil(lambda: widget._fraction > 0, timeout=60_000)  # it is running and reporting
+    started = time.perf_counter()
+    with qtbot.waitSignal(worker.finished, timeout=60_000):
+        widget.cancel()
+    assert time.perf_counter() - started < 10.0
+    assert 0 < widget._fraction < 1.0  # stopped before the end
+    assert len(viewer.layers) == count

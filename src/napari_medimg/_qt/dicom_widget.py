@@ -53,7 +53,7 @@ class DicomSeriesWidget(Container):
         self.open_button.changed.connect(self.open_selected)
         self.worker = None
 
-    def scan(self) -> Any:
+    def scan(self, *, start_thread: bool = True) -> Any:
         """List the series of the chosen folder in a worker thread; returns the worker."""
         from napari.qt.threading import create_worker
         from napari.utils.notifications import show_error
@@ -62,11 +62,12 @@ class DicomSeriesWidget(Container):
 
         folder = Path(self.folder.value)
         self.status.value = f"reading headers in {folder.name} ..."
-        worker = create_worker(list_series, folder, _start_thread=False)
+        worker = create_worker(list_series, folder, _start_thread=False, _ignore_errors=True)
         worker.returned.connect(self._show_series)
         worker.errored.connect(lambda exc: (show_error(f"DICOM: {exc}"), setattr(self.status, "value", str(exc))))
         self.worker = worker
-        worker.start()
+        if start_thread:
+            worker.start()
         return worker
 
     def _show_series(self, infos: list[Any]) -> None:
@@ -76,7 +77,7 @@ class DicomSeriesWidget(Container):
         skipped = len(infos) - len(readable)
         self.status.value = f"{len(readable)} series with images" + (f", {skipped} without" if skipped else "")
 
-    def open_selected(self) -> Any:
+    def open_selected(self, *, start_thread: bool = True) -> Any:
         """Read the selected series in a worker thread and add it; returns the worker."""
         from napari.qt.threading import create_worker
         from napari.utils.notifications import show_error, show_warning
@@ -98,9 +99,10 @@ class DicomSeriesWidget(Container):
             self.status.value = f"opened {name}"
 
         self.status.value = "reading ..."
-        worker = create_worker(read_dicom, folder, series_uid=uid, _start_thread=False, **options)
+        worker = create_worker(read_dicom, folder, series_uid=uid, _start_thread=False, _ignore_errors=True, **options)
         worker.returned.connect(add)
         worker.errored.connect(lambda exc: (show_error(f"DICOM: {exc}"), setattr(self.status, "value", str(exc))))
         self.worker = worker
-        worker.start()
+        if start_thread:
+            worker.start()
         return worker

@@ -67,7 +67,7 @@ class MeasureWidget(Container):
         napari_viewer.layers.events.inserted.connect(self.reset_choices)
         napari_viewer.layers.events.removed.connect(self.reset_choices)
 
-    def start(self) -> Any:
+    def start(self, *, start_thread: bool = True) -> Any:
         """Snapshot the layers and measure in a worker thread; returns the worker."""
         from napari.qt.threading import create_worker
         from napari.utils.notifications import show_error
@@ -83,14 +83,15 @@ class MeasureWidget(Container):
         settings = str(self.settings.value) if str(self.settings.value) not in ("", ".") else None
         self.status.value = "measuring ..."
         worker = create_worker(
-            measure_with_radiomics, labels, image, settings, bool(self.radiomics.value), _start_thread=False
+            measure_with_radiomics, labels, image, settings, bool(self.radiomics.value), _start_thread=False, _ignore_errors=True
         )
         worker.returned.connect(lambda features: self._show(layer, features))
         worker.errored.connect(lambda exc: (show_error(f"Measure: {exc}"), setattr(self.status, "value", str(exc))))
         self.worker = worker
         self.run_button.enabled = False
         worker.finished.connect(lambda: setattr(self.run_button, "enabled", True))
-        worker.start()
+        if start_thread:
+            worker.start()
         return worker
 
     def _show(self, layer: Any, features: dict) -> None:

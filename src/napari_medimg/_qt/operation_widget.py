@@ -129,7 +129,7 @@ class OperationWidget(Container):
         if name in self.viewer.layers:
             self.viewer.layers.remove(name)
 
-    def update_preview(self) -> Any:
+    def update_preview(self, *, start_thread: bool = True) -> Any:
         """Compute the operation on the slice in view, in a worker; returns the worker.
 
         The slice is computed inside a slab of neighbouring slices so that 3D filters
@@ -150,11 +150,12 @@ class OperationWidget(Container):
             values = self.values()
         except ValueError:
             return None
-        worker = create_worker(self.operation.run, volume, values, _start_thread=False)
+        worker = create_worker(self.operation.run, volume, values, _start_thread=False, _ignore_errors=True)
         worker.returned.connect(lambda result: self._show_preview(result, keep))
         worker.errored.connect(lambda exc: self._remove_preview())
         self.preview_worker = worker
-        worker.start()
+        if start_thread:
+            worker.start()
         return worker
 
     def _show_preview(self, result: Any, keep: int) -> None:
@@ -205,8 +206,14 @@ class OperationWidget(Container):
         n = snapshot.spatial_ndim
         return snapshot.index_to_world(indices[:, -n:])
 
-    def start(self) -> Any:
+    def start(self, *, start_thread: bool = True) -> Any:
         """Snapshot the input layer and run the operation in a worker thread.
+
+        Parameters
+        ----------
+        start_thread : bool
+            Start the worker; False returns it unstarted, so a caller (a test) can
+            connect to its signals first.
 
         Returns
         -------
@@ -235,7 +242,7 @@ class OperationWidget(Container):
             values,
             progress=self._set_fraction,
             cancel=self._cancelled.is_set,
-            _start_thread=False,
+            _start_thread=False, _ignore_errors=True,
         )
         worker.returned.connect(lambda result: self._add_result(result, layer.name))
         worker.errored.connect(self._report_error)
@@ -244,7 +251,8 @@ class OperationWidget(Container):
         self.run_button.enabled = False
         self.cancel_button.enabled = True
         self._timer.start()
-        worker.start()
+        if start_thread:
+            worker.start()
         return worker
 
     def _report_error(self, exc: BaseException) -> None:
