@@ -68,6 +68,14 @@ def _cmd_run(args: argparse.Namespace, extra: list[str]) -> int:
 
     values = _parse_operation_values(operation, extra)
     result = operation.run(read(args.input), values)
+    if operation.output_kind == "points":
+        from .analysis.measure import write_csv
+
+        if not str(args.output).lower().endswith(".csv"):
+            raise ValueError(f"{operation.name} gives points: write them to a .csv file, not {args.output}")
+        written = write_csv(result.table(), args.output)
+        print(f"{operation.name}: wrote {len(result)} points to {written}")
+        return 0
     written = write(result, args.output)
     print(f"{operation.name}: wrote {written}")
     return 0

@@ -25,7 +25,7 @@ from .volume import Volume
 
 __all__ = ["Parameter", "Operation", "OPERATIONS", "get_operation", "list_operations", "run_operation"]
 
-KINDS = ("image", "labels")
+KINDS = ("image", "labels", "points")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -139,6 +139,12 @@ class Operation:
     geometry : str
         ``"same"`` when the function returns an array on the input grid, ``"new"`` when
         it returns a Volume with its own geometry.
+
+    Notes
+    -----
+    An operation with ``output_kind="points"`` receives the Volume and returns an object
+    with ``index`` (``(N, ndim)`` voxel indices), ``world`` (mm, numpy order) and
+    ``table()`` (columns for a Points layer's features), e.g. keypoints.
     """
 
     name: str
@@ -232,6 +238,8 @@ class Operation:
             kwargs["progress"] = progress
             kwargs["cancel"] = cancel
         function = self.load()
+        if self.output_kind == "points":
+            return function(volume, **kwargs)
         history = list(volume.metadata.get("history", [])) + [
             {"operation": self.name, "parameters": self._recordable(self.resolve(values))}
         ]
@@ -516,6 +524,96 @@ OPERATIONS: tuple[Operation, ...] = (
                 (Parameter("mask", Volume, None, help="Region to fit, e.g. a brain mask.", layer_kind="labels"),),
             ),
         )
+    ),
+    Operation(
+        name="sobel",
+        title="Sobel gradient (per mm)",
+        menu="Filter",
+        function="napari_medimg.analysis.edges:sobel",
+        input_kind="image",
+        output_kind="image",
+        needs_spacing=True,
+        reports_progress=True,
+    ),
+    Operation(
+        name="gradient_magnitude",
+        title="Gradient magnitude (gaussian)",
+        menu="Filter",
+        function="napari_medimg.analysis.edges:gradient_magnitude",
+        input_kind="image",
+        output_kind="image",
+        parameters=(_p("sigma", float, 1.0, "mm", "Standard deviation of the gaussian derivative.", minimum=0.01, maximum=100.0),),
+        needs_spacing=True,
+        reports_progress=True,
+    ),
+    Operation(
+        name="laplacian_of_gaussian",
+        title="Laplacian of Gaussian",
+        menu="Filter",
+        function="napari_medimg.analysis.edges:laplacian_of_gaussian",
+        input_kind="image",
+        output_kind="image",
+        parameters=(
+            _p("sigma", float, 1.0, "mm", "Scale; a blob of radius r responds most at r / sqrt(dimensions).", minimum=0.01, maximum=100.0),
+            _p("normalize", bool, True, "", "Multiply by sigma squared so that scales are comparable."),
+        ),
+        needs_spacing=True,
+        reports_progress=True,
+    ),
+    Operation(
+        name="canny",
+        title="Canny edges",
+        menu="Filter",
+        function="napari_medimg.analysis.edges:canny",
+        input_kind="image",
+        output_kind="labels",
+        parameters=(
+            _p("sigma", float, 1.0, "mm", "Smoothing before the gradient.", minimum=0.0, maximum=100.0),
+            _p("per_slice", bool, True, "", "2D edges in each slice; off = 3D surfaces."),
+        ),
+        needs_spacing=True,
+        reports_progress=True,
+    ),
+    Operation(
+        name="glcm_map",
+        title="Local GLCM texture map",
+        menu="Analyse",
+        function="napari_medimg.analysis.texture:glcm_map",
+        input_kind="image",
+        output_kind="image",
+        parameters=(
+            _p("feature", str, "contrast", "", "GLCM statistic.", choices=("contrast", "homogeneity", "energy", "correlation", "entropy")),
+            _p("window", float, 5.0, "mm", "Side of the in-plane window.", minimum=0.1, maximum=200.0),
+            _p("levels", int, 8, "", "Grey levels (image min..max); cost grows with levels squared.", minimum=2, maximum=64),
+            _p("distance", int, 1, "px", "Pixel distance of the pairs.", minimum=1, maximum=10),
+        ),
+        needs_spacing=True,
+        reports_progress=True,
+    ),
+    Operation(
+        name="lbp_map",
+        title="Local binary patterns",
+        menu="Analyse",
+        function="napari_medimg.analysis.texture:lbp_map",
+        input_kind="image",
+        output_kind="image",
+        parameters=(
+            _p("radius", float, 1.0, "mm", "Radius of the sampling circle.", minimum=0.01, maximum=50.0),
+            _p("points", int, 8, "", "Sampling points on the circle.", minimum=1, maximum=64),
+            _p("method", str, "uniform", "", "scikit-image LBP method.", choices=("uniform", "default", "ror", "nri_uniform", "var")),
+        ),
+        needs_spacing=True,
+        reports_progress=True,
+    ),
+    Operation(
+        name="keypoints",
+        title="Keypoints (SIFT / ORB) to points",
+        menu="Analyse",
+        function="napari_medimg.analysis.descriptors:detect_keypoints",
+        input_kind="image",
+        output_kind="points",
+        parameters=(_p("method", str, "sift", "", "Detector.", choices=("sift", "orb")),),
+        reports_progress=True,
     ),
     Operation(
         name="threshold",

@@ -104,3 +104,12 @@ def test_run_region_grow_with_seeds_from_a_csv_of_world_mm(shared_data, tmp_path
     assert grown[seed]
     dice = 2 * np.count_nonzero(grown & tumour) / (np.count_nonzero(grown) + np.count_nonzero(tumour))
     assert dice > 0.72  # 0.749 measured from this seed
+
+
+def test_run_keypoints_writes_a_csv_of_world_points(shared_data, tmp_path, capsys):
+    out = tmp_path / "keypoints.csv"
+    assert main(["run", "keypoints", str(shared_data / "xray/cxr_lungs_montgomery/images/1.jpg"), str(out)]) == 0
+    header, *rows = out.read_text().splitlines()
+    assert header.split(",")[:4] == ["row", "col", "y_mm", "x_mm"] and len(rows) >= 5
+    assert main(["run", "keypoints", str(shared_data / "xray/cxr_lungs_montgomery/images/1.jpg"), str(tmp_path / "k.nii")]) == 1
+    assert "write them to a .csv" in capsys.readouterr().err

@@ -353,3 +353,23 @@ def test_cancel_stops_a_running_filter_midway(make_napari_viewer, qtbot):
     assert time.perf_counter() - started < 10.0
     assert 0 < widget._fraction < 1.0  # stopped before the end
     assert len(viewer.layers) == count
+
+
+def test_keypoints_become_a_points_layer_on_the_image(make_napari_viewer, qtbot):
+    from napari_medimg._qt.operation_widget import make_operation_widget
+
+    viewer = make_napari_viewer()
+    viewer.open_sample(PLUGIN, "chest_xray")
+    image = viewer.layers[0]
+    widget = make_operation_widget(viewer, "keypoints")
+    widget.input_layer.value = image
+    assert not widget.preview.enabled
+    worker = widget.start(start_thread=False)
+    with qtbot.waitSignal(worker.finished, timeout=60_000):
+        worker.start()
+    points = viewer.layers[-1]
+    assert points._type_string == "points" and len(points.data) >= 5
+    assert {"scale", "orientation", "response"} <= set(points.features.columns)
+    # each point sits on its keypoint's pixel of the image
+    rows = points.features[["row", "col"]].to_numpy()
+    np.testing.assert_allclose([image.world_to_data(p) for p in points.data[:5]], rows[:5], atol=1e-6)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from napari_medimg import Volume
-from napari_medimg.operations import OPERATIONS, get_operation, list_operations, run_operation
+from napari_medimg.operations import KINDS, OPERATIONS, get_operation, list_operations, run_operation
 from napari_medimg.processing.denoise import gaussian
 from napari_medimg.processing.enhance import window
 from napari_medimg.processing.segment import clear_border, connected_components, keep_largest, threshold_range
@@ -17,7 +17,7 @@ def test_registry_names_are_unique_and_loadable():
     assert len(names) == len(set(names))
     for op in OPERATIONS:
         assert callable(op.load())
-        assert op.input_kind in ("image", "labels") and op.output_kind in ("image", "labels")
+        assert op.input_kind in ("image", "labels") and op.output_kind in KINDS
         assert op.description, f"{op.name} needs a docstring"
         for parameter in op.parameters:
             assert parameter.help

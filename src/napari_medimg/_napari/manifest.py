@@ -28,6 +28,7 @@ MENU_OF_GROUP = {
     "Measure": "napari/layers/measure",
     "Geometry": "napari/layers/transform",
     "Recipes": "napari/layers/segment",
+    "Analyse": "napari/layers/measure",
 }
 
 

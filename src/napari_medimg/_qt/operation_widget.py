@@ -78,7 +78,7 @@ class OperationWidget(Container):
         self.preview = CheckBox(
             text="preview current slice",
             value=False,
-            enabled=operation.geometry == "same",
+            enabled=operation.geometry == "same" and operation.output_kind != "points",
             tooltip="Show the result on the slice in view while you change the parameters.",
         )
         self.run_button = PushButton(text=f"Run {operation.title}")
@@ -289,6 +289,9 @@ class OperationWidget(Container):
         volume, features = result
         self._remove_preview()
         name = f"{input_name} {self.operation.name}"
+        if self.operation.output_kind == "points":
+            self._add_points(volume, features, name)
+            return
         if self.operation.output_kind == "labels":
             data = volume_to_layer_data(volume, name=name, layer_type="labels", features=features)
             count = len(features["index"]) - 1
@@ -297,6 +300,17 @@ class OperationWidget(Container):
         else:
             data = volume_to_layer_data(volume, name=name, **image_display_kwargs(volume))
         self.viewer._add_layer_from_data(*data)
+
+    def _add_points(self, points: Any, features: dict, name: str) -> None:
+        """A Points layer at the points' voxels, through the input layer's own transform."""
+        from napari.utils.notifications import show_info
+
+        layer = self.input_layer.value
+        lead = layer.ndim - points.index.shape[1]
+        index = np.concatenate([np.zeros((len(points), lead)), points.index], axis=1) if lead else points.index
+        world = np.asarray([layer.data_to_world(i) for i in index]).reshape(-1, layer.ndim)
+        self.viewer.add_points(world, name=name, features=features, size=3, face_color="yellow")
+        show_info(f"{name}: {len(points)} point(s)")
 
 
 def run_with_summary(operation: Operation, volume: Any, values: dict[str, Any], **callbacks: Any) -> tuple[Any, dict | None]:
@@ -311,6 +325,8 @@ def run_with_summary(operation: Operation, volume: Any, values: dict[str, Any], 
     from ..processing.morphology import label_summary
 
     result = operation.run(volume, values, **callbacks)
+    if operation.output_kind == "points":
+        return result, result.table()
     if operation.output_kind != "labels":
         return result, None
     rows = label_summary(result.array, result.spacing)
