@@ -78,18 +78,27 @@ def _headless(out: Path) -> int:
     return 0 if "picture_error" not in summary else 1
 
 
+# The widgets the GUI demo docks; every other operation is in the Layers and Plugins menus.
+DEMO_OPERATIONS = ("window_preset", "non_local_means", "chest_ct_lungs", "region_grow")
+
+
 def _open_napari() -> int:
     import napari
 
     from ._napari.sample_data import chest_ct
+    from ._qt.features_table import FeaturesTableWidget
+    from ._qt.measure_widget import MeasureWidget
     from ._qt.operation_widget import make_operation_widget
-    from .operations import OPERATIONS
+    from .operations import get_operation
 
     viewer = napari.Viewer(title="napari-medimg demo")
     for data, kwargs, layer_type in chest_ct():
         viewer._add_layer_from_data(data, kwargs, layer_type)
-    for op in OPERATIONS:
-        viewer.window.add_dock_widget(make_operation_widget(viewer, op.name), name=op.title, tabify=True)
+    for name in DEMO_OPERATIONS:
+        widget = make_operation_widget(viewer, name)
+        viewer.window.add_dock_widget(widget, name=get_operation(name).title, tabify=True)
+    viewer.window.add_dock_widget(MeasureWidget(viewer), name="Measure objects", area="right", tabify=True)
+    viewer.window.add_dock_widget(FeaturesTableWidget(viewer), name="Features table", area="bottom")
     napari.run()
     return 0
 
