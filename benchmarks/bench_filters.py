@@ -9,93 +9,15 @@ the peak extra memory of our call next to the size of input + output.
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
-import threading
-import time
 
 import numpy as np
+from _common import SPACING, Runner, base_parser, ct_phantom, sitk_array, sitk_image
 from scipy import ndimage
 
 from napari_medimg.processing import denoise as dn
 from napari_medimg.processing.bias import n4_bias_correction
-
-SPACING = (1.0, 0.7, 0.7)  # numpy order (z, y, x), mm
-
-
-def ct_phantom(shape=(200, 512, 512), seed=0) -> np.ndarray:
-    """int16 CT-like volume: air, a body ellipse of soft tissue (~40 HU) with smooth
-    texture, two lungs (~-850 HU), a spine (~900 HU), gaussian noise of 20 HU."""
-    rng = np.random.default_rng(seed)
-    z, y, x = shape
-    out = np.full(shape, -1000, np.float32)
-    yy, xx = np.ogrid[-1 : 1 : complex(0, y), -1 : 1 : complex(0, x)]
-    body = (yy / 0.75) ** 2 + (xx / 0.9) ** 2 <= 1
-    lungs = (((yy + 0.05) / 0.5) ** 2 + ((np.abs(xx) - 0.4) / 0.3) ** 2) <= 1
-    spine = ((yy - 0.55) / 0.12) ** 2 + (xx / 0.12) ** 2 <= 1
-    coarse = rng.normal(0, 1, (max(2, z // 8), max(2, y // 16), max(2, x // 16))).astype(np.float32)
-    texture = ndimage.zoom(coarse, [s / c for s, c in zip(shape, coarse.shape)], order=1)[:z, :y, :x]
-    for k in range(z):
-        plane, tex = out[k], texture[k]
-        plane[body] = 40 + 15 * tex[body]
-        plane[lungs] = -850 + 40 * tex[lungs]
-        plane[spine] = 900 + 200 * tex[spine]
-    out += rng.normal(0, 20, shape).astype(np.float32)
-    return np.clip(out, -1024, 3071).astype(np.int16)
-
-
-class PeakRSS:
-    """Peak resident memory above the starting level during a block (sampled every 2 ms)."""
-
-    def __enter__(self):
-        import psutil
-
-        self._process = psutil.Process(os.getpid())
-        self.start = self.peak = self._process.memory_info().rss
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._sample, daemon=True)
-        self._thread.start()
-        return self
-
-    def _sample(self):
-        while not self._stop.is_set():
-            self.peak = max(self.peak, self._process.memory_info().rss)
-            time.sleep(0.002)
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._thread.join()
-        self.peak = max(self.peak, self._process.memory_info().rss)
-
-    @property
-    def extra_mb(self) -> float:
-        return (self.peak - self.start) / 2**20
-
-
-def timed(function, repeat):
-    best, result = float("inf"), None
-    for _ in range(repeat):
-        result = None
-        t0 = time.perf_counter()
-        result = function()
-        best = min(best, time.perf_counter() - t0)
-    return best, result
-
-
-def sitk_image(array, spacing, pixel=None):
-    import SimpleITK as sitk
-
-    image = sitk.GetImageFromArray(array)
-    image.SetSpacing([float(s) for s in spacing[::-1]])
-    return sitk.Cast(image, pixel) if pixel is not None else image
-
-
-def sitk_array(image):
-    import SimpleITK as sitk
-
-    return sitk.GetArrayFromImage(image)
-
 
 def torch_replicate(array, radius, op):
     """torch: replicate-pad then pool / unfold in float32 (torch pools need float)."""
@@ -133,21 +55,8 @@ def torch_median(array, radius, slab=8):
     return out
 
 
-def compare(ours, ref, exact):
-    ours = np.asarray(ours, np.float64)
-    ref = np.asarray(ref, np.float64)
-    if ours.shape != ref.shape:
-        return "shape differs"
-    diff = np.abs(ours - ref)
-    if exact:
-        return "identical" if diff.max() == 0 else f"DIFFERS max {diff.max():.3g}"
-    return f"mean|d| {diff.mean():.2g}, max {diff.max():.2g}"
-
-
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--size", nargs=3, type=int, default=[512, 512, 200], metavar=("X", "Y", "Z"))
-    parser.add_argument("--repeat", type=int, default=1, help="runs per timing; the best is kept")
+    parser = base_parser(__doc__)
     parser.add_argument("--skip-slow", action="store_true", help="leave out bilateral, diffusion, NLM and N4")
     args = parser.parse_args(argv)
 
@@ -163,26 +72,8 @@ def main(argv=None):
         f"{cores} cores, SimpleITK threads {sitk.ProcessObject.GetGlobalDefaultNumberOfThreads()}, "
         f"torch threads {torch.get_num_threads()}"
     )
-    rows = []
-
-    def bench(name, ours, raws, *, exact=False, data=volume, out_bytes=None):
-        with PeakRSS() as mem:
-            t_ours, out = timed(ours, args.repeat)
-        out_bytes = out_bytes if out_bytes is not None else out.nbytes
-        raw_times = {}
-        notes = []
-        for raw_name, (raw, raw_exact) in raws.items():
-            t_raw, ref = timed(raw, args.repeat)
-            raw_times[raw_name] = t_raw
-            notes.append(f"{raw_name}: {compare(out, ref, exact and raw_exact)}")
-            del ref
-        fastest = min(raw_times, key=raw_times.get)
-        rows.append(
-            (name, t_ours, raw_times, fastest, t_ours / raw_times[fastest], mem.extra_mb, (data.nbytes + out_bytes) / 2**20, notes)
-        )
-        r = rows[-1]
-        print(f"  {name:32s} ours {t_ours:7.2f}s  fastest raw {fastest} {raw_times[fastest]:7.2f}s  ratio {r[4]:.2f}", flush=True)
-        del out
+    runner = Runner(args.repeat, volume)
+    bench = runner.bench
 
     r1 = dn.radius_to_voxels(1.0, SPACING)  # (1, 1, 1): 3x3x3
     f32 = sitk.sitkFloat32
@@ -317,13 +208,7 @@ def main(argv=None):
             data=mr,
         )
 
-    print()
-    header = f"| operation | ours (s) | raw libraries (s) | fastest | ratio ours/fastest | peak extra RSS (MB) | input+output (MB) | agreement |"
-    print(header)
-    print("|" + "---|" * 8)
-    for name, t_ours, raw_times, fastest, ratio, mem, io_mb, notes in rows:
-        raws = ", ".join(f"{k} {v:.2f}" for k, v in raw_times.items())
-        print(f"| {name} | {t_ours:.2f} | {raws} | {fastest} | {ratio:.2f} | {mem:.0f} | {io_mb:.0f} | {'; '.join(notes)} |")
+    runner.print_table()
     return 0
 
 
