@@ -54,14 +54,29 @@ def build_manifest() -> dict[str, Any]:
     commands.append(
         {"id": f"{PLUGIN}.measure", "title": "Measure objects", "python_name": "napari_medimg._qt.measure_widget:MeasureWidget"}
     )
+    for key, title, target in (
+        ("classify_objects", "Classify objects", "classify_widget:ObjectClassifierWidget"),
+        ("feature_selection", "Feature selection", "selection_widget:FeatureSelectionWidget"),
+        ("feature_plots", "Feature plots", "plots_widget:PlotsWidget"),
+    ):
+        commands.append({"id": f"{PLUGIN}.{key}", "title": title, "python_name": f"napari_medimg._qt.{target}"})
     widgets = [
         {"command": f"{PLUGIN}.dicom_browser", "display_name": "Open a DICOM series"},
         {"command": f"{PLUGIN}.features_table", "display_name": "Features table"},
         {"command": f"{PLUGIN}.measure", "display_name": "Measure objects"},
+        {"command": f"{PLUGIN}.classify_objects", "display_name": "Classify objects"},
+        {"command": f"{PLUGIN}.feature_selection", "display_name": "Feature selection"},
+        {"command": f"{PLUGIN}.feature_plots", "display_name": "Feature plots"},
     ]
     menus: dict[str, list[dict[str, str]]] = {
         "napari/file/io_utilities": [{"command": f"{PLUGIN}.dicom_browser"}],
-        "napari/layers/measure": [{"command": f"{PLUGIN}.measure"}, {"command": f"{PLUGIN}.features_table"}],
+        "napari/layers/measure": [
+            {"command": f"{PLUGIN}.measure"},
+            {"command": f"{PLUGIN}.features_table"},
+            {"command": f"{PLUGIN}.feature_plots"},
+            {"command": f"{PLUGIN}.feature_selection"},
+        ],
+        "napari/layers/classify": [{"command": f"{PLUGIN}.classify_objects"}],
     }
     for op in OPERATIONS:
         command = f"{PLUGIN}.widget_{op.name}"
