@@ -793,6 +793,26 @@ OPERATIONS: tuple[Operation, ...] = (
         reports_progress=True,
     ),
     Operation(
+        name="pixel_classifier",
+        title="Pixel classifier from scribbles",
+        menu="Segment",
+        function="napari_medimg.analysis.pixel_classifier:segment_from_scribbles",
+        input_kind="image",
+        output_kind="labels",
+        parameters=(
+            Parameter(
+                "scribbles", Volume, None, help="Labels painted on the image: 0 unpainted, 1..K classes (at least two).", layer_kind="labels"
+            ),
+            _p("smallest_scale", float, 1.0, "mm", "Smallest feature sigma.", minimum=0.1, maximum=50.0),
+            _p("largest_scale", float, 4.0, "mm", "Largest feature sigma (scales double up to it).", minimum=0.1, maximum=50.0),
+            _p("n_estimators", int, 100, "", "Trees in the random forest.", minimum=1, maximum=500),
+            _p("clean_up", bool, False, "", "Keep only regions touching their own class's scribbles; fill holes."),
+            _p("opening", float, 0.0, "mm", "With clean-up: cut thin bridges with an opening of this radius.", minimum=0.0, maximum=20.0),
+        ),
+        needs_spacing=True,
+        reports_progress=True,
+    ),
+    Operation(
         name="fill_holes",
         title="Fill holes",
         menu="Segment",
