@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 from concurrent.futures import ThreadPoolExecutor
-from typing import Callable
+from typing import Callable, Iterable, TypeVar
 
 import numpy as np
 
@@ -23,11 +23,14 @@ __all__ = [
     "report",
     "check_cancel",
     "default_workers",
+    "run_in_threads",
     "map_chunks",
 ]
 
 ProgressCallback = Callable[[float], None]
 CancelCheck = Callable[[], bool]
+_T = TypeVar("_T")
+_R = TypeVar("_R")
 
 
 class OperationCancelled(Exception):
@@ -52,6 +55,36 @@ def default_workers() -> int:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # pragma: no cover - not Linux
         return max(1, os.cpu_count() or 1)
+
+
+def run_in_threads(
+    function: Callable[[_T], _R],
+    items: Iterable[_T],
+    *,
+    workers: int,
+    progress: ProgressCallback | None = None,
+    cancel: CancelCheck | None = None,
+) -> list[_R]:
+    """``[function(item) for item in items]``, run in a pool of ``workers`` threads.
+
+    Progress is reported as the results come in (in ``items`` order); ``cancel``, when
+    given, is checked after each of them. On any error or cancellation the tasks not yet
+    started are cancelled and the exception is raised (``function`` itself should call
+    :func:`check_cancel` so that started tasks stop early too).
+    """
+    results: list[_R] = []
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        futures = [pool.submit(function, item) for item in items]
+        try:
+            for done, future in enumerate(futures, 1):
+                results.append(future.result())
+                report(progress, done / len(futures))
+                check_cancel(cancel)
+        except BaseException:
+            for future in futures:
+                future.cancel()
+            raise
+    return results
 
 
 def map_chunks(
@@ -103,10 +136,8 @@ def map_chunks(
     n_chunks = n_chunks or min(length, 4 * workers)
     n_chunks = max(1, min(n_chunks, length))
     bounds = np.linspace(0, length, n_chunks + 1).round().astype(int)
-    out: np.ndarray | None = None
-    done = 0
 
-    def run(i: int) -> tuple[int, np.ndarray]:
+    def run(i: int) -> np.ndarray:
         check_cancel(cancel)
         start, stop = int(bounds[i]), int(bounds[i + 1])
         lo, hi = max(0, start - halo), min(length, stop + halo)
@@ -114,23 +145,12 @@ def map_chunks(
         result = np.asarray(function(slab))
         crop = [slice(None)] * array.ndim
         crop[axis] = slice(start - lo, start - lo + (stop - start))
-        return i, result[tuple(crop)]
+        return result[tuple(crop)]
 
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        futures = [pool.submit(run, i) for i in range(n_chunks)]
-        try:
-            for future in futures:
-                i, part = future.result()
-                if out is None:
-                    out = np.empty(array.shape[: axis] + (length,) + array.shape[axis + 1 :], out_dtype or part.dtype)
-                index = [slice(None)] * array.ndim
-                index[axis] = slice(int(bounds[i]), int(bounds[i + 1]))
-                out[tuple(index)] = part
-                done += 1
-                report(progress, done / n_chunks)
-        except BaseException:
-            for future in futures:
-                future.cancel()
-            raise
-    assert out is not None
+    parts = run_in_threads(run, range(n_chunks), workers=workers, progress=progress)
+    out = np.empty(array.shape, out_dtype or parts[0].dtype)
+    for i, part in enumerate(parts):
+        index = [slice(None)] * array.ndim
+        index[axis] = slice(int(bounds[i]), int(bounds[i + 1]))
+        out[tuple(index)] = part
     return out

@@ -1,6 +1,8 @@
 """Small checks shared by the feature modules of :mod:`napari_medimg.analysis`.
 
 Private: input checks with clear messages, spacing handling and the float dtype rule.
+:func:`check_image` is the package-wide image check of
+:mod:`napari_medimg.processing._validate`, re-exported here.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from ..dtypes import float_dtype_for
+from ..processing._validate import check_image
 from ..progress import CancelCheck, ProgressCallback, check_cancel, report
 
 __all__ = [
@@ -21,22 +24,6 @@ __all__ = [
     "over_leading",
     "feature_matrix",
 ]
-
-
-def check_image(array: np.ndarray, name: str = "image") -> np.ndarray:
-    """A numeric, non-empty, NaN-free array (bool becomes uint8); no copy."""
-    array = np.asarray(array)
-    if array.dtype == bool:
-        array = array.view(np.uint8)
-    if not (np.issubdtype(array.dtype, np.integer) or np.issubdtype(array.dtype, np.floating)):
-        raise ValueError(f"{name} must have an integer or floating dtype, got {array.dtype}")
-    if array.size == 0:
-        raise ValueError(f"{name} is empty (shape {array.shape})")
-    if np.issubdtype(array.dtype, np.floating) and np.isnan(array.min()):
-        raise ValueError(
-            f"{name} contains NaN values; fill them first (e.g. np.nan_to_num(image, nan=value))"
-        )
-    return array
 
 
 def as_float(array: np.ndarray) -> np.ndarray:

@@ -40,14 +40,13 @@ from __future__ import annotations
 
 import math
 import warnings
-from concurrent.futures import ThreadPoolExecutor
 from typing import Sequence
 
 import numpy as np
 from scipy import special
 
 from ..dtypes import smallest_label_dtype
-from ..progress import CancelCheck, ProgressCallback, check_cancel, default_workers, report
+from ..progress import CancelCheck, ProgressCallback, check_cancel, default_workers, report, run_in_threads
 from ._util import check_image, check_positive, spatial_spacing
 
 __all__ = ["GLCM_FEATURES", "LBP_METHODS", "quantize", "glcm_maps", "glcm_map", "lbp_map", "lbp_codes"]
@@ -335,26 +334,14 @@ def glcm_maps(
     planes = q.reshape((-1,) + q.shape[-2:])
     outputs = {f: np.empty(planes.shape, np.float32) for f in features}
     n = planes.shape[0]
-    done = 0
 
-    def run(index: int) -> int:
+    def run(index: int) -> None:
         check_cancel(cancel)
         maps = _glcm_slice(planes[index], int(levels), radius, distance, features)
         for name, value in maps.items():
             outputs[name][index] = value
-        return index
 
-    with ThreadPoolExecutor(max_workers=min(default_workers(), n)) as pool:
-        futures = [pool.submit(run, i) for i in range(n)]
-        try:
-            for future in futures:
-                future.result()
-                done += 1
-                report(progress, done / n)
-        except BaseException:
-            for future in futures:
-                future.cancel()
-            raise
+    run_in_threads(run, range(n), workers=min(default_workers(), n), progress=progress)
     return {name: value.reshape(image.shape) for name, value in outputs.items()}
 
 

@@ -18,12 +18,11 @@ once per footprint size into ``np.minimum`` / ``np.maximum`` calls on scratch ro
 from __future__ import annotations
 
 import functools
-from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, Sequence
 
 import numpy as np
 
-from ..progress import CancelCheck, ProgressCallback, check_cancel, default_workers, report
+from ..progress import CancelCheck, ProgressCallback, check_cancel, default_workers, report, run_in_threads
 
 __all__ = ["run_blocks", "median_program", "offsets_for", "apply_program"]
 
@@ -149,16 +148,7 @@ def run_blocks(
             task(group)
             report(progress, (i + 1) / len(groups))
         return out
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        futures = [pool.submit(task, g) for g in groups]
-        try:
-            for i, future in enumerate(futures):
-                future.result()
-                report(progress, (i + 1) / len(groups))
-        except BaseException:
-            for future in futures:
-                future.cancel()
-            raise
+    run_in_threads(task, groups, workers=workers, progress=progress)
     return out
 
 

@@ -18,8 +18,7 @@ import numpy as np
 from scipy import ndimage
 
 from ..progress import CancelCheck, ProgressCallback, check_cancel, report
-from .morphology import _spacing
-from .threshold import _check_image, _check_mask
+from ._validate import check_image, check_mask, check_spacing
 
 __all__ = ["kmeans", "gaussian_mixture", "cluster_intensity"]
 
@@ -34,10 +33,14 @@ def _features(image, smooth, coords_mm, flat_index, position_weight, center, sca
         for axis, unit in enumerate(coords_mm):
             columns.append(np.unravel_index(flat_index, image.shape)[axis].astype(np.float32) * np.float32(unit))
     features = np.stack(columns, axis=1).astype(np.float32, copy=False)
-    if center is not None:
-        features = (features - center) / scale
-        if coords_mm is not None:
-            features[:, -len(coords_mm) :] *= np.float32(position_weight)
+    return features if center is None else _standardise(features, center, scale, coords_mm, position_weight)
+
+
+def _standardise(features, center, scale, coords_mm, position_weight):
+    """Zero mean, unit variance per column; the position columns then times ``position_weight``."""
+    features = (features - center) / scale
+    if coords_mm is not None:
+        features[:, -len(coords_mm) :] *= np.float32(position_weight)
     return features
 
 
@@ -92,9 +95,9 @@ def cluster_intensity(
         raise ValueError(f"n_classes must be between 2 and 20, got {n_classes}")
     if sigma < 0 or position_weight < 0:
         raise ValueError("sigma and position_weight must be >= 0")
-    array = _check_image(array)
-    spacing = _spacing(spacing, array.ndim)
-    mask = _check_mask(mask, array.shape)
+    array = check_image(array, allow_nan=True)
+    spacing = check_spacing(spacing, array.ndim)
+    mask = check_mask(mask, array.shape)
     image = array.astype(np.float32, copy=False)
     valid = np.isfinite(image) if np.issubdtype(image.dtype, np.floating) else None
     if mask is not None:
@@ -119,9 +122,7 @@ def cluster_intensity(
     center = sample.mean(axis=0)
     scale = sample.std(axis=0)
     scale[scale == 0] = 1
-    sample = (sample - center) / scale
-    if coords is not None:
-        sample[:, -len(coords) :] *= np.float32(position_weight)
+    sample = _standardise(sample, center, scale, coords, position_weight)
     check_cancel(cancel)
     if method == "kmeans":
         from sklearn.cluster import KMeans

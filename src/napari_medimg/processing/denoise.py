@@ -35,6 +35,7 @@ from scipy import ndimage
 from ..dtypes import float_dtype_for
 from ..progress import CancelCheck, ProgressCallback, check_cancel, default_workers, map_chunks, report
 from ._filters_stencil import apply_program, median_program, run_blocks
+from ._validate import check_image
 
 __all__ = [
     "gaussian",
@@ -145,19 +146,8 @@ def footprint(
 
 
 def _check_array(array: np.ndarray, name: str = "image") -> np.ndarray:
-    array = np.asarray(array)
-    if array.dtype == bool:
-        array = array.view(np.uint8)
-    if not (np.issubdtype(array.dtype, np.integer) or np.issubdtype(array.dtype, np.floating)):
-        raise ValueError(f"{name} must have an integer or floating dtype, got {array.dtype}")
-    if array.size == 0:
-        raise ValueError(f"{name} is empty (shape {array.shape})")
-    if np.issubdtype(array.dtype, np.floating) and np.isnan(array.min()):
-        raise ValueError(
-            f"{name} contains NaN values; fill them first (e.g. np.nan_to_num(image, nan=value)) "
-            "because neighbourhood filters would spread them"
-        )
-    return array
+    """:func:`check_image`, saying why NaNs must go before a neighbourhood filter."""
+    return check_image(array, name, nan_reason=" because neighbourhood filters would spread them")
 
 
 def _as_3d_stack(array: np.ndarray, radii: Sequence[int]):
@@ -702,8 +692,10 @@ def bilateral(
     r_sp = [int(math.ceil(truncate * sigma_spatial / s - 1e-9)) for s in step]
     radii = (0,) * (array.ndim - len(spatial)) + tuple(r_sp)
     dtype = float_dtype_for(array.dtype)
+    # kernel-sized (2 r + 1 per axis) offset grids in mm, not the volume: already float64
+    # (int range times float step), kept so for exact domain weights
     grids = np.meshgrid(*[np.arange(-r, r + 1) * s for r, s in zip(r_sp, step)], indexing="ij")
-    dist2 = sum(g.astype(np.float64) ** 2 for g in grids)
+    dist2 = sum(g**2 for g in grids)
     log_w = -dist2 / (2.0 * sigma_spatial**2)
     log_w -= np.log(np.exp(log_w).sum())  # normalised domain kernel (as ITK), weights as logs
     offsets = [tuple(int(v) for v in idx - np.array(log_w.shape) // 2) for idx in np.ndindex(log_w.shape)]

@@ -27,6 +27,7 @@ import numpy as np
 
 from ..dtypes import float_dtype_for
 from ..progress import CancelCheck, ProgressCallback, check_cancel, default_workers, map_chunks, report
+from ._validate import check_image, check_mask, check_spacing
 
 __all__ = [
     "WINDOW_PRESETS",
@@ -72,27 +73,6 @@ _CHUNK = 1 << 20  # elements per block in single-threaded streaming loops
 
 
 # ----------------------------------------------------------------------------- helpers
-def _check_array(array: np.ndarray) -> np.ndarray:
-    array = np.asarray(array)
-    if array.size == 0:
-        raise ValueError(f"the image is empty (shape {array.shape}); nothing to enhance")
-    if array.dtype.kind not in "biuf":
-        raise ValueError(f"unsupported dtype {array.dtype}: give a real-valued (integer or float) image")
-    return array.view(np.uint8) if array.dtype == bool else array
-
-
-def _check_mask(mask: np.ndarray | None, shape: tuple[int, ...]) -> np.ndarray | None:
-    if mask is None:
-        return None
-    mask = np.asarray(mask)
-    if mask.shape != shape:
-        raise ValueError(f"mask shape {mask.shape} differs from the image shape {shape}")
-    mask = mask.astype(bool, copy=False)
-    if not mask.any():
-        raise ValueError("the mask is empty: select at least one voxel")
-    return mask
-
-
 def _finite_range(array: np.ndarray) -> tuple[float, float]:
     """(min, max) ignoring NaN; raises for all-NaN or infinite values."""
     if array.dtype.kind == "f":
@@ -172,18 +152,6 @@ def _normalised(array: np.ndarray) -> np.ndarray:
     out = np.subtract(array, low, dtype=dtype)
     out *= dtype.type(1.0 / (high - low))
     return np.clip(out, 0, 1, out=out)  # rounding may step a hair outside [0, 1]
-
-
-def _spacing_for(array: np.ndarray, spacing: Sequence[float] | None) -> tuple[float, ...]:
-    spacing = tuple(float(s) for s in spacing) if spacing is not None else (1.0,) * array.ndim
-    if len(spacing) != array.ndim:
-        raise ValueError(
-            f"spacing has {len(spacing)} entries but the image has {array.ndim} axes (shape {array.shape}); "
-            "give one spacing per axis in numpy order"
-        )
-    if any(not math.isfinite(s) or s <= 0 for s in spacing):
-        raise ValueError(f"spacing must be positive and finite, got {spacing}")
-    return spacing
 
 
 # ----------------------------------------------------------------------------- windows
@@ -282,7 +250,7 @@ def auto_window(
     >>> auto_window(np.arange(101, dtype=np.uint8), lower_percentile=10, upper_percentile=90)
     (50.0, 80.0)
     """
-    array = _check_array(array)
+    array = check_image(array, allow_nan=True)
     _check_percentiles(lower_percentile, upper_percentile)
     low, high = _percentiles(array, (lower_percentile, upper_percentile))
     if not high > low:
@@ -377,7 +345,7 @@ def log_transform(array: np.ndarray) -> np.ndarray:
     >>> log_transform(np.array([0, 1, 3, 15], dtype=np.uint8)).round(3)
     array([0.  , 0.25, 0.5 , 1.  ], dtype=float32)
     """
-    array = _check_array(array)
+    array = check_image(array, allow_nan=True)
     low, high = _nonconstant_range(array)
     dtype = float_dtype_for(array.dtype)
     out = np.subtract(array, low, dtype=dtype)
@@ -413,7 +381,7 @@ def gamma(array: np.ndarray, *, gamma: float = 1.0) -> np.ndarray:
     exponent = gamma
     if not (exponent > 0 and math.isfinite(exponent)):
         raise ValueError(f"gamma must be positive and finite, got {exponent}")
-    out = _normalised(_check_array(array))
+    out = _normalised(check_image(array, allow_nan=True))
     if exponent != 1.0:
         np.power(out, out.dtype.type(exponent), out=out)
     return out
@@ -460,11 +428,11 @@ def equalize_histogram(
     >>> [round(float(v), 3) for v in out]
     [0.125, 0.229, 0.479, 1.0, 1.0, 1.0, 1.0, 1.0]
     """
-    array = _check_array(array)
+    array = check_image(array, allow_nan=True)
     bins = int(bins)
     if bins < 2:
         raise ValueError(f"bins must be at least 2, got {bins}")
-    mask = _check_mask(mask, array.shape)
+    mask = check_mask(mask, array.shape)
     values = array if mask is None else array[mask]
     low, high = _nonconstant_range(values)
     dtype = float_dtype_for(array.dtype)
@@ -624,7 +592,7 @@ def clahe(
     >>> out.dtype, float(out.min()), float(out.max())
     (dtype('float32'), 0.0, 1.0)
     """
-    array = _check_array(array)
+    array = check_image(array, allow_nan=True)
     if array.ndim < 2:
         raise ValueError(f"CLAHE needs a 2D image or a 3D volume, got shape {array.shape}")
     if not (0.0 <= clip_limit <= 1.0):
@@ -632,7 +600,7 @@ def clahe(
     bins = int(bins)
     if bins < 2:
         raise ValueError(f"bins must be at least 2, got {bins}")
-    spacing = _spacing_for(array, spacing)
+    spacing = check_spacing(spacing, array.ndim)
     slicewise = bool(per_slice) and array.ndim == 3
     if bool(per_slice) and array.ndim > 3:
         raise ValueError(f"per_slice works on 3D volumes, got shape {array.shape}")
@@ -718,12 +686,12 @@ def unsharp_mask(
     >>> bool(out.min() < 0 and out.max() > 100), float(out[1, 0]), float(out[1, -1])
     (True, 0.0, 100.0)
     """
-    array = _check_array(array)
+    array = check_image(array, allow_nan=True)
     if not (radius >= 0 and math.isfinite(radius)):
         raise ValueError(f"radius must be zero or positive (mm), got {radius}")
     if not math.isfinite(amount):
         raise ValueError(f"amount must be finite, got {amount}")
-    spacing = _spacing_for(array, spacing)
+    spacing = check_spacing(spacing, array.ndim)
     dtype = float_dtype_for(array.dtype)
     if radius == 0 or amount == 0:
         return array.astype(dtype)

@@ -25,6 +25,7 @@ from scipy import ndimage
 
 from ..dtypes import as_labels
 from ..progress import CancelCheck, ProgressCallback, check_cancel, report
+from ._validate import check_spacing
 
 __all__ = [
     "ball_radius_voxels",
@@ -38,17 +39,6 @@ __all__ = [
     "smooth_labels",
     "label_summary",
 ]
-
-
-def _spacing(spacing: Sequence[float] | None, ndim: int) -> tuple[float, ...]:
-    if spacing is None:
-        return (1.0,) * ndim
-    spacing = tuple(float(s) for s in spacing)
-    if len(spacing) != ndim:
-        raise ValueError(f"spacing has {len(spacing)} values but the array has {ndim} axes; give one per axis")
-    if any(not np.isfinite(s) or s <= 0 for s in spacing):
-        raise ValueError(f"spacing must be positive, got {spacing}")
-    return spacing
 
 
 def _as_mask(mask: np.ndarray) -> np.ndarray:
@@ -109,7 +99,7 @@ def _sitk_binary(mask: np.ndarray, radius: float, spacing, which: str) -> np.nda
     import SimpleITK as sitk
 
     mask = _as_mask(mask)
-    spacing = _spacing(spacing, mask.ndim)
+    spacing = check_spacing(spacing, mask.ndim)
     r = ball_radius_voxels(radius, spacing)
     if not any(r):
         return mask.view(np.uint8).copy()
@@ -273,7 +263,7 @@ def remove_small_objects(
         Same dtype rule as the input labels (uint8 for a mask).
     """
     labels = as_labels(labels)
-    spacing = _spacing(spacing, labels.ndim)
+    spacing = check_spacing(spacing, labels.ndim)
     voxel = float(np.prod(spacing))
     out = labels.copy()
     for value, box in _bounding_boxes(labels).items():
@@ -320,7 +310,7 @@ def smooth_labels(
         Labels in the input's values, smallest unsigned dtype.
     """
     labels = as_labels(labels)
-    spacing = _spacing(spacing, labels.ndim)
+    spacing = check_spacing(spacing, labels.ndim)
     if sigma < 0:
         raise ValueError(f"sigma must be >= 0 mm, got {sigma}")
     if sigma == 0 or labels.max(initial=0) == 0:
@@ -368,7 +358,7 @@ def label_summary(labels: np.ndarray, spacing: Sequence[float] | None = None) ->
     [{'label': 1, 'voxel_count': 2, 'volume_mm3': 2.0, 'volume_ml': 0.002}, {'label': 2, 'voxel_count': 1, 'volume_mm3': 1.0, 'volume_ml': 0.001}]
     """
     labels = as_labels(labels)
-    spacing = _spacing(spacing, labels.ndim)
+    spacing = check_spacing(spacing, labels.ndim)
     voxel = float(np.prod(spacing))
     counts = np.bincount(labels.ravel().astype(np.intp, copy=False))
     rows = []

@@ -25,8 +25,8 @@ import numpy as np
 from scipy import ndimage
 
 from ..progress import CancelCheck, ProgressCallback, check_cancel, report
-from .morphology import _spacing, ball_footprint, binary_dilation, binary_opening, fill_holes as _fill_holes, smooth_labels
-from .threshold import _check_image, _check_mask
+from .morphology import ball_footprint, binary_dilation, binary_opening, fill_holes as _fill_holes, smooth_labels
+from ._validate import check_image, check_mask, check_spacing
 
 __all__ = [
     "seed_indices",
@@ -92,6 +92,27 @@ def _sitk_image(array: np.ndarray, spacing: tuple[float, ...]):
     return volume_to_sitk(Volume.from_array(array, spacing))
 
 
+def _inputs(array, seeds, spacing, mask):
+    """The checked image (NaNs allowed), spacing, mask and seed indices every grower starts from."""
+    array = check_image(array, allow_nan=True)
+    spacing = check_spacing(spacing, array.ndim)
+    mask = check_mask(mask, array.shape)
+    return array, spacing, mask, seed_indices(seeds, array.shape)
+
+
+def _near_seeds(array: np.ndarray, index: np.ndarray, ball: np.ndarray, mask: np.ndarray | None = None):
+    """For each seed, the values of ``array`` under ``ball`` centred on it (clipped at the
+    image edge; only inside ``mask`` when given)."""
+    half = np.array(ball.shape) // 2
+    for point in index:
+        lo, hi = np.maximum(point - half, 0), np.minimum(point + half + 1, array.shape)
+        window = tuple(slice(a, b) for a, b in zip(lo, hi))
+        keep = ball[tuple(slice(a - p + h, b - p + h) for a, b, p, h in zip(lo, hi, point, half))]
+        if mask is not None:
+            keep = keep & mask[window]
+        yield array[window][keep]
+
+
 def seed_statistics(
     array: np.ndarray,
     seeds: np.ndarray | Sequence,
@@ -119,23 +140,11 @@ def seed_statistics(
     -------
     mean, std : float
     """
-    array = _check_image(array)
-    spacing = _spacing(spacing, array.ndim)
-    mask = _check_mask(mask, array.shape)
-    index = seed_indices(seeds, array.shape)
-    ball = ball_footprint(radius, spacing)
-    half = np.array(ball.shape) // 2
-    values = []
-    for point in index:
-        lo = np.maximum(point - half, 0)
-        hi = np.minimum(point + half + 1, array.shape)
-        window = tuple(slice(a, b) for a, b in zip(lo, hi))
-        ball_window = tuple(slice(a - p + h, b - p + h) for a, b, p, h in zip(lo, hi, point, half))
-        keep = ball[ball_window].copy()
-        if mask is not None:
-            keep &= mask[window]
-        part = array[window][keep]
-        values.append(part[np.isfinite(part)] if np.issubdtype(part.dtype, np.floating) else part)
+    array, spacing, mask, index = _inputs(array, seeds, spacing, mask)
+    values = [
+        part[np.isfinite(part)] if np.issubdtype(part.dtype, np.floating) else part
+        for part in _near_seeds(array, index, ball_footprint(radius, spacing), mask)
+    ]
     values = np.concatenate(values).astype(np.float64)  # a few hundred voxels
     if values.size == 0:
         raise ValueError("no finite voxel near the seeds (inside the mask): move the seeds or enlarge the radius")
@@ -282,10 +291,7 @@ def connected_threshold(
     numpy.ndarray
         uint8 mask of the grown region.
     """
-    array = _check_image(array)
-    spacing = _spacing(spacing, array.ndim)
-    mask = _check_mask(mask, array.shape)
-    index = seed_indices(seeds, array.shape)
+    array, spacing, mask, index = _inputs(array, seeds, spacing, mask)
     check_cancel(cancel)
     array = _presmooth(array, sigma, spacing)
     if lower is None or upper is None:
@@ -363,10 +369,7 @@ def confidence_connected(
     numpy.ndarray
         uint8 mask of the grown region.
     """
-    array = _check_image(array)
-    spacing = _spacing(spacing, array.ndim)
-    mask = _check_mask(mask, array.shape)
-    index = seed_indices(seeds, array.shape)
+    array, spacing, mask, index = _inputs(array, seeds, spacing, mask)
     if iterations < 0:
         raise ValueError(f"iterations must be >= 0, got {iterations}")
     array = _presmooth(array, sigma, spacing)
@@ -447,10 +450,7 @@ def fast_marching(
 
     if (arrival_time is None) == (volume_ml is None):
         raise ValueError("give exactly one of arrival_time (mm) or volume_ml (mL) to stop the front")
-    array = _check_image(array)
-    spacing = _spacing(spacing, array.ndim)
-    mask = _check_mask(mask, array.shape)
-    index = seed_indices(seeds, array.shape)
+    array, spacing, mask, index = _inputs(array, seeds, spacing, mask)
     work = array.astype(np.float32, copy=False) if array.dtype != np.float64 else array
     nan = np.isnan(work) if np.issubdtype(work.dtype, np.floating) else None
     if nan is not None and nan.any():
@@ -462,14 +462,7 @@ def fast_marching(
     report(progress, 0.2)
     if edge is None:
         near = gradient[tuple(index.T)]  # the seeds themselves, plus a 3 mm ball below
-        ball = ball_footprint(3.0, spacing)
-        half = np.array(ball.shape) // 2
-        parts = [near]
-        for point in index:
-            lo, hi = np.maximum(point - half, 0), np.minimum(point + half + 1, array.shape)
-            window = tuple(slice(a, b) for a, b in zip(lo, hi))
-            bw = tuple(slice(a - p + h, b - p + h) for a, b, p, h in zip(lo, hi, point, half))
-            parts.append(gradient[window][ball[bw]])
+        parts = [near, *_near_seeds(gradient, index, ball_footprint(3.0, spacing))]
         edge = 3.0 * float(np.median(np.concatenate(parts)))
         edge = edge if edge > 0 else float(gradient.max()) or 1.0
     speed = 1.0 / (1.0 + (gradient / np.float32(edge)) ** 2)

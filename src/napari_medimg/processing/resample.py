@@ -42,7 +42,6 @@ from __future__ import annotations
 import copy
 import dataclasses
 import math
-from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, Sequence
 
 import numpy as np
@@ -50,7 +49,7 @@ import SimpleITK as sitk
 
 from ..dtypes import float_dtype_for
 from ..io.sitk_convert import volume_to_sitk
-from ..progress import CancelCheck, ProgressCallback, check_cancel, default_workers, report
+from ..progress import CancelCheck, ProgressCallback, check_cancel, default_workers, report, run_in_threads
 from ..volume import Volume
 
 __all__ = [
@@ -288,17 +287,7 @@ def _run_tasks(
         check_cancel(cancel)
         task()
 
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        futures = [pool.submit(guarded, task) for task in tasks]
-        try:
-            for done, future in enumerate(futures, 1):
-                future.result()
-                report(progress, done / total)
-                check_cancel(cancel)
-        except BaseException:
-            for future in futures:
-                future.cancel()
-            raise
+    run_in_threads(guarded, tasks, workers=workers, progress=progress, cancel=cancel)
 
 
 def _spatial_volume(volume: Volume, array: np.ndarray) -> Volume:

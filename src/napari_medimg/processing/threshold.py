@@ -28,6 +28,7 @@ import numpy as np
 
 from ..dtypes import as_labels
 from ..progress import CancelCheck, ProgressCallback, check_cancel, map_chunks, report
+from ._validate import check_image, check_mask
 
 __all__ = [
     "THRESHOLD_METHODS",
@@ -46,30 +47,6 @@ _SLAB_VOXELS = 1 << 22  # voxels per slab when scanning a volume
 
 
 # ----------------------------------------------------------------- checks
-def _check_image(array: np.ndarray) -> np.ndarray:
-    array = np.asarray(array)
-    if array.dtype == bool:
-        array = array.view(np.uint8)
-    if not (np.issubdtype(array.dtype, np.integer) or np.issubdtype(array.dtype, np.floating)):
-        raise ValueError(f"expected a grey-level image of integers or floats, got dtype {array.dtype}")
-    if array.size == 0:
-        raise ValueError("the image is empty")
-    return array
-
-
-def _check_mask(mask: np.ndarray | None, shape: tuple[int, ...], *, name: str = "mask") -> np.ndarray | None:
-    """A boolean mask of ``shape`` (None stays None); empty masks are an error."""
-    if mask is None:
-        return None
-    mask = np.asarray(getattr(mask, "array", mask))  # a Volume (registry second input) or an array
-    if mask.shape != tuple(shape):
-        raise ValueError(f"{name} has shape {mask.shape} but the image has {tuple(shape)}; they must match")
-    mask = mask.astype(bool, copy=False) if mask.dtype == bool else mask != 0
-    if not mask.any():
-        raise ValueError(f"{name} is empty: draw or compute a non-empty {name} first")
-    return mask
-
-
 def _slabs(shape: tuple[int, ...]):
     """Slices along axis 0 holding about ``_SLAB_VOXELS`` voxels each."""
     per_row = int(np.prod(shape[1:], dtype=np.int64)) or 1
@@ -128,8 +105,8 @@ def histogram(
     centers : numpy.ndarray
         Bin centres (the integer levels for integer images).
     """
-    array = _check_image(array)
-    mask = _check_mask(mask, array.shape)
+    array = check_image(array, allow_nan=True)
+    mask = check_mask(mask, array.shape)
     low, high, _ = _value_range(array, mask)
     limit = MAX_INTEGER_BINS if max_integer_bins is None else max_integer_bins
     if np.issubdtype(array.dtype, np.integer) and int(high) - int(low) + 1 <= limit:
@@ -208,8 +185,8 @@ def threshold_value(
 
     if method not in THRESHOLD_METHODS:
         raise ValueError(f"method must be one of {', '.join(THRESHOLD_METHODS)}, got {method!r}")
-    array = _check_image(array)
-    mask = _check_mask(mask, array.shape)
+    array = check_image(array, allow_nan=True)
+    mask = check_mask(mask, array.shape)
     low, high, count = _value_range(array, mask)
     if low == high:
         raise ValueError(f"all selected voxels have the value {low}: a threshold needs at least two values")
@@ -268,8 +245,8 @@ def threshold_auto(
     >>> threshold_auto(np.array([0, 1, 9, 10], np.uint8)).tolist()
     [0, 0, 1, 1]
     """
-    array = _check_image(array)
-    mask = _check_mask(mask, array.shape)
+    array = check_image(array, allow_nan=True)
+    mask = check_mask(mask, array.shape)
     level = threshold_value(array, method=method, mask=mask, nbins=nbins)
     out = array <= level if invert else array > level
     if invert and np.issubdtype(array.dtype, np.floating):
@@ -312,8 +289,8 @@ def threshold_multi_otsu(
 
     if not 2 <= int(classes) <= 5:
         raise ValueError(f"classes must be between 2 and 5, got {classes}")
-    array = _check_image(array)
-    mask = _check_mask(mask, array.shape)
+    array = check_image(array, allow_nan=True)
+    mask = check_mask(mask, array.shape)
     counts, centers = histogram(array, mask=mask, nbins=nbins, max_integer_bins=nbins)
     levels = threshold_multiotsu(classes=int(classes), hist=(counts, centers))
     labels = np.ones(array.shape, np.uint8)
@@ -372,10 +349,10 @@ def threshold_local(
 
     if method not in ("gaussian", "mean", "median"):
         raise ValueError(f"method must be gaussian, mean or median, got {method!r}")
-    array = _check_image(array)
+    array = check_image(array, allow_nan=True)
     if array.ndim not in (2, 3):
         raise ValueError(f"threshold_local works on 2D images or (z, y, x) volumes, got {array.ndim} axes")
-    mask = _check_mask(mask, array.shape)
+    mask = check_mask(mask, array.shape)
     spacing = tuple(spacing) if spacing is not None else (1.0,) * array.ndim
     in_plane = spacing[-2:]
     block = tuple(max(3, 2 * int(round(block_size / s / 2.0)) + 1) for s in in_plane)

@@ -17,9 +17,8 @@ from scipy import ndimage
 
 from ..dtypes import as_labels
 from ..progress import CancelCheck, ProgressCallback, check_cancel, report
-from .morphology import _spacing
 from .region_growing import seed_indices
-from .threshold import _check_image, _check_mask
+from ._validate import check_image, check_mask, check_spacing
 
 __all__ = ["gradient_magnitude", "watershed_markers", "split_objects"]
 
@@ -43,8 +42,8 @@ def gradient_magnitude(
     numpy.ndarray
         float32 (float64 for float64 input).
     """
-    array = _check_image(array)
-    spacing = _spacing(spacing, array.ndim)
+    array = check_image(array, allow_nan=True)
+    spacing = check_spacing(spacing, array.ndim)
     if sigma <= 0:
         raise ValueError(f"sigma must be > 0 mm, got {sigma}")
     dtype = np.float64 if array.dtype == np.float64 else np.float32
@@ -118,9 +117,9 @@ def watershed_markers(
     """
     from skimage.segmentation import watershed
 
-    array = _check_image(array)
-    spacing = _spacing(spacing, array.ndim)
-    mask = _check_mask(mask, array.shape)
+    array = check_image(array, allow_nan=True)
+    spacing = check_spacing(spacing, array.ndim)
+    mask = check_mask(mask, array.shape)
     seeds = _markers_from(markers, array.shape)
     check_cancel(cancel)
     if use_gradient:
@@ -186,8 +185,8 @@ def split_objects(
     """
     from skimage.segmentation import watershed
 
-    mask = _check_mask(mask, np.shape(mask))
-    spacing = _spacing(spacing, mask.ndim)
+    mask = check_mask(mask, np.shape(mask))
+    spacing = check_spacing(spacing, mask.ndim)
     if min_distance <= 0:
         raise ValueError(f"min_distance must be > 0 mm, got {min_distance}")
     distance = ndimage.distance_transform_edt(mask, sampling=spacing).astype(np.float32)
