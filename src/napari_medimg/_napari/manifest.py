@@ -58,6 +58,7 @@ def build_manifest() -> dict[str, Any]:
         ("classify_objects", "Classify objects", "classify_widget:ObjectClassifierWidget"),
         ("feature_selection", "Feature selection", "selection_widget:FeatureSelectionWidget"),
         ("feature_plots", "Feature plots", "plots_widget:PlotsWidget"),
+        ("scribble_classifier", "Pixel classifier (paint scribbles)", "scribble_widget:ScribbleClassifierWidget"),
     ):
         commands.append({"id": f"{PLUGIN}.{key}", "title": title, "python_name": f"napari_medimg._qt.{target}"})
     widgets = [
@@ -67,6 +68,7 @@ def build_manifest() -> dict[str, Any]:
         {"command": f"{PLUGIN}.classify_objects", "display_name": "Classify objects"},
         {"command": f"{PLUGIN}.feature_selection", "display_name": "Feature selection"},
         {"command": f"{PLUGIN}.feature_plots", "display_name": "Feature plots"},
+        {"command": f"{PLUGIN}.scribble_classifier", "display_name": "Pixel classifier (paint scribbles)"},
     ]
     menus: dict[str, list[dict[str, str]]] = {
         "napari/file/io_utilities": [{"command": f"{PLUGIN}.dicom_browser"}],
@@ -77,6 +79,7 @@ def build_manifest() -> dict[str, Any]:
             {"command": f"{PLUGIN}.feature_selection"},
         ],
         "napari/layers/classify": [{"command": f"{PLUGIN}.classify_objects"}],
+        "napari/layers/annotate": [{"command": f"{PLUGIN}.scribble_classifier"}],
     }
     for op in OPERATIONS:
         command = f"{PLUGIN}.widget_{op.name}"

@@ -1,0 +1,313 @@
+"""Pixel classifier from scribbles, with a live preview while the user paints.
+
+Paint a few strokes of each class in a labels layer (1 = object, 2 = background, ...).
+After each stroke, and whenever the slice in view changes, a worker fits the random
+forest on the painted voxels and classifies the slice in view; the preview appears as
+one slice at its true depth. Stale results (an older stroke) are dropped, and the GUI
+never waits. "Segment volume" classifies everything in a worker with progress and
+cancel, optionally keeping only the regions that touch their own scribbles, and adds a
+labels layer and a probability map. The trained classifier saves to a safe ``.npz``
+file and applies to other images (features are in mm).
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import numpy as np
+from magicgui.widgets import CheckBox, Container, FileEdit, FloatSpinBox, Label, ProgressBar, PushButton, create_widget
+from qtpy.QtCore import QTimer
+
+from .._napari.display import image_display_kwargs
+from .._napari.layers import MEDIMG_KEY, layer_snapshot, volume_to_layer_data
+from .._napari.preview import preview_layer_data
+from ..progress import OperationCancelled
+
+__all__ = ["ScribbleClassifierWidget"]
+
+_PREVIEW_DELAY_MS = 300
+PREVIEW_NAME = "scribble classifier (preview)"
+
+
+def _fit_and_preview(image: Any, scribbles: np.ndarray, z: int | None, options: dict, classifier: Any) -> tuple:
+    """Worker: fit (unless ``classifier`` is given) and classify slice ``z``."""
+    from ..analysis.pixel_classifier import PixelClassifier
+
+    if classifier is None:
+        classifier = PixelClassifier(**options).fit(image, scribbles)
+    labels = classifier.predict_slice(image, 0 if z is None else z)
+    return classifier, labels, z
+
+
+def _segment(image: Any, scribbles: np.ndarray, classifier: Any, options: dict, clean_up: bool, **callbacks: Any) -> tuple:
+    """Worker: fit if needed, classify the whole volume, optionally clean up."""
+    from ..analysis.pixel_classifier import PixelClassifier, keep_connected_to_scribbles
+
+    if classifier is None:
+        classifier = PixelClassifier(**options).fit(image, scribbles, cancel=callbacks.get("cancel"))
+    labels, proba = classifier.predict_with_proba(image, **callbacks)
+    if clean_up:
+        labels = keep_connected_to_scribbles(labels, scribbles, opening=2.0, spacing=image.spacing)
+    return classifier, labels, proba
+
+
+class ScribbleClassifierWidget(Container):
+    """Train a pixel classifier from painted scribbles and segment the volume.
+
+    Parameters
+    ----------
+    napari_viewer : napari.Viewer
+        The viewer whose layers are offered.
+    """
+
+    def __init__(self, napari_viewer: Any) -> None:
+        import napari
+
+        super().__init__(labels=True)
+        self.viewer = napari_viewer
+        self.image_layer = create_widget(annotation=napari.layers.Image, label="image")
+        self.scribbles_layer = create_widget(annotation=napari.layers.Labels, label="scribbles")
+        self.new_scribbles = PushButton(text="New scribbles layer (1 = object, 2 = background)")
+        self.smallest_scale = FloatSpinBox(value=1.0, min=0.1, max=50.0, step=0.5, label="smallest scale (mm)")
+        self.largest_scale = FloatSpinBox(value=4.0, min=0.1, max=50.0, step=0.5, label="largest scale (mm)")
+        self.live = CheckBox(text="live preview while painting", value=True)
+        self.clean_up = CheckBox(text="keep regions touching their scribbles", value=True)
+        self.segment_button = PushButton(text="Segment volume")
+        self.cancel_button = PushButton(text="Cancel", enabled=False)
+        self.progress_bar = ProgressBar(value=0, min=0, max=100, label="progress")
+        self.model_path = FileEdit(mode="w", filter="*.npz", label="classifier file")
+        self.save_button = PushButton(text="Save classifier")
+        self.load_button = PushButton(text="Load classifier")
+        self.status = Label(value="paint at least two classes")
+        self.extend(
+            [
+                self.image_layer, self.scribbles_layer, self.new_scribbles, self.smallest_scale, self.largest_scale,
+                self.live, self.clean_up, self.segment_button, self.cancel_button, self.progress_bar,
+                self.model_path, self.save_button, self.load_button, self.status,
+            ]
+        )
+        self.classifier: Any = None
+        self._generation = 0  # bumped by each stroke: results of older fits are dropped
+        self._fitted_generation = -1
+        self.preview_worker: Any = None
+        self.worker: Any = None
+        self._cancelled = threading.Event()
+        self._fraction = 0.0
+        self._watched: Any = None
+        self._timer = QTimer()
+        self._timer.setSingleShot(True)
+        self._timer.setInterval(_PREVIEW_DELAY_MS)
+        self._timer.timeout.connect(self.update_preview)
+        self._progress_timer = QTimer()
+        self._progress_timer.setInterval(100)
+        self._progress_timer.timeout.connect(lambda: setattr(self.progress_bar, "value", int(100 * self._fraction)))
+        self.new_scribbles.changed.connect(self.add_scribbles_layer)
+        self.scribbles_layer.changed.connect(self._watch)
+        for widget in (self.smallest_scale, self.largest_scale, self.image_layer):
+            widget.changed.connect(self._invalidate)
+        self.live.changed.connect(self._schedule)
+        napari_viewer.dims.events.current_step.connect(self._schedule)
+        self.segment_button.changed.connect(self.segment)
+        self.cancel_button.changed.connect(self.cancel)
+        self.save_button.changed.connect(self.save)
+        self.load_button.changed.connect(self.load)
+        self.reset_choices()
+        napari_viewer.layers.events.inserted.connect(self.reset_choices)
+        napari_viewer.layers.events.removed.connect(self.reset_choices)
+        self._watch(self.scribbles_layer.value)
+
+    # ------------------------------------------------------------ inputs
+    def _options(self) -> dict:
+        small, large = float(self.smallest_scale.value), float(self.largest_scale.value)
+        scales = [small]
+        while scales[-1] * 2 <= large + 1e-9:
+            scales.append(scales[-1] * 2)
+        return {"scales_mm": tuple(scales)}
+
+    def add_scribbles_layer(self) -> Any:
+        """A labels layer on the image's grid, carrying its geometry for saving."""
+        image = self.image_layer.value
+        if image is None:
+            return None
+        shape = image.data.shape[:-1] if image.rgb else image.data.shape
+        layer = self.viewer.add_labels(
+            np.zeros(shape, np.uint8),
+            name=f"{image.name} scribbles",
+            scale=image.scale,
+            translate=image.translate,
+            metadata={MEDIMG_KEY: dict(image.metadata.get(MEDIMG_KEY, {}))},
+        )
+        layer.brush_size = 5
+        layer.mode = "paint"
+        self.scribbles_layer.value = layer
+        return layer
+
+    def _watch(self, layer: Any) -> None:
+        if self._watched is not None:
+            self._watched.events.paint.disconnect(self._stroke)
+        self._watched = layer
+        if layer is not None:
+            layer.events.paint.connect(self._stroke)
+        self._invalidate()
+
+    def _stroke(self, *_: Any) -> None:
+        self._invalidate()
+
+    def _invalidate(self, *_: Any) -> None:
+        self._generation += 1
+        self._schedule()
+
+    def _schedule(self, *_: Any) -> None:
+        if self.live.value:
+            self._timer.start()
+
+    def _current_z(self, image_layer: Any) -> int | None:
+        if image_layer.ndim - (1 if image_layer.rgb else 0) < 3:
+            return None
+        index = image_layer.world_to_data(np.asarray(self.viewer.dims.point)[-image_layer.ndim :])
+        return int(np.clip(np.round(index[-3]), 0, image_layer.data.shape[-3] - 1))
+
+    def _inputs(self) -> tuple[Any, np.ndarray] | None:
+        image_layer, scribbles_layer = self.image_layer.value, self.scribbles_layer.value
+        if image_layer is None or scribbles_layer is None:
+            return None
+        scribbles = np.array(scribbles_layer.data)  # a copy: painting goes on
+        if len(np.unique(scribbles[scribbles > 0])) < 2:
+            self.status.value = "paint at least two classes (e.g. 1 = object, 2 = background)"
+            return None
+        return layer_snapshot(image_layer), scribbles
+
+    # ------------------------------------------------------------ preview
+    def update_preview(self, *, start_thread: bool = True) -> Any:
+        """Fit on the scribbles (when they changed) and classify the slice in view, in a worker."""
+        from napari.qt.threading import create_worker
+
+        inputs = self._inputs()
+        if inputs is None:
+            return None
+        image, scribbles = inputs
+        generation = self._generation
+        reuse = self.classifier if self._fitted_generation == generation else None
+        z = self._current_z(self.image_layer.value)
+        worker = create_worker(
+            _fit_and_preview, image, scribbles, z, self._options(), reuse, _start_thread=False, _ignore_errors=True
+        )
+        worker.returned.connect(lambda result: self._show_preview(result, image, generation))
+        worker.errored.connect(lambda exc: setattr(self.status, "value", f"preview: {exc}"))
+        self.preview_worker = worker
+        self.status.value = "training ..." if reuse is None else "classifying the slice ..."
+        if start_thread:
+            worker.start()
+        return worker
+
+    def _show_preview(self, result: tuple, image: Any, generation: int) -> None:
+        classifier, labels, z = result
+        if generation != self._generation:
+            return  # painted again since: a newer preview is on its way
+        self.classifier, self._fitted_generation = classifier, generation
+        from ..volume import Volume
+
+        if z is None:
+            volume = image.with_array(labels)
+            keep = -1
+        else:
+            volume = Volume(labels[np.newaxis], image.spacing, tuple(image.index_to_world([z, 0, 0])), image.direction, dict(image.metadata))
+            keep = 0
+        data, kwargs, layer_type = preview_layer_data(volume, keep, "labels", PREVIEW_NAME)
+        if PREVIEW_NAME in self.viewer.layers:
+            layer = self.viewer.layers[PREVIEW_NAME]
+            layer.data = data
+            layer.translate = kwargs["translate"]
+        else:
+            self.viewer._add_layer_from_data(data, kwargs, layer_type)
+            self.viewer.layers.selection.active = self.scribbles_layer.value  # keep painting
+        self.status.value = f"preview of slice {z}" if z is not None else "preview"
+
+    # ------------------------------------------------------------ whole volume
+    def segment(self, *, start_thread: bool = True) -> Any:
+        """Classify the whole image in a worker (progress, cancel); returns the worker."""
+        from napari.qt.threading import create_worker
+        from napari.utils.notifications import show_error
+
+        inputs = self._inputs()
+        if inputs is None:
+            show_error("Pixel classifier: " + self.status.value)
+            return None
+        image, scribbles = inputs
+        reuse = self.classifier if self._fitted_generation == self._generation else None
+        self._cancelled.clear()
+        self._fraction = 0.0
+        worker = create_worker(
+            _segment, image, scribbles, reuse, self._options(), bool(self.clean_up.value),
+            progress=lambda f: setattr(self, "_fraction", float(f)), cancel=self._cancelled.is_set,
+            _start_thread=False, _ignore_errors=True,
+        )
+        worker.returned.connect(lambda result: self._add_result(result, image))
+        worker.errored.connect(self._report_error)
+        worker.finished.connect(self._finished)
+        self.worker = worker
+        self.segment_button.enabled, self.cancel_button.enabled = False, True
+        self._progress_timer.start()
+        if start_thread:
+            worker.start()
+        return worker
+
+    def cancel(self) -> None:
+        """Stop the running segmentation; nothing is added."""
+        self._cancelled.set()
+
+    def _report_error(self, exc: BaseException) -> None:
+        from napari.utils.notifications import show_error, show_info
+
+        if isinstance(exc, OperationCancelled):
+            show_info("Pixel classifier cancelled")
+            self.status.value = "cancelled"
+        else:
+            show_error(f"Pixel classifier failed: {exc}")
+            self.status.value = str(exc)
+
+    def _finished(self) -> None:
+        self._progress_timer.stop()
+        self.segment_button.enabled, self.cancel_button.enabled = True, False
+        self.progress_bar.value = 0 if self._cancelled.is_set() else 100
+
+    def _add_result(self, result: tuple, image: Any) -> None:
+        if self._cancelled.is_set():
+            return
+        classifier, labels, proba = result
+        self.classifier = classifier
+        name = self.image_layer.value.name if self.image_layer.value is not None else "image"
+        self.viewer._add_layer_from_data(*volume_to_layer_data(image.with_array(labels), name=f"{name} classes", layer_type="labels"))
+        first = image.with_array(proba[0])
+        self.viewer._add_layer_from_data(
+            *volume_to_layer_data(first, name=f"{name} probability of class {classifier.classes_[0]}", **image_display_kwargs(first), visible=False)
+        )
+        if PREVIEW_NAME in self.viewer.layers:
+            self.viewer.layers.remove(PREVIEW_NAME)
+        self.status.value = "segmented"
+
+    # ------------------------------------------------------------ files
+    def save(self) -> None:
+        """Save the trained classifier to the chosen .npz file."""
+        from napari.utils.notifications import show_error
+
+        if self.classifier is None:
+            show_error("Pixel classifier: train it first (paint, or segment the volume)")
+            return
+        path = self.classifier.save(self.model_path.value)
+        self.status.value = f"saved {path.name}"
+
+    def load(self) -> None:
+        """Load a classifier (safe format); it is used until the scribbles change."""
+        from napari.utils.notifications import show_error
+
+        from ..analysis.pixel_classifier import PixelClassifier
+
+        try:
+            self.classifier = PixelClassifier.load(self.model_path.value)
+        except (OSError, ValueError) as exc:
+            show_error(f"Pixel classifier: {exc}")
+            return
+        self._fitted_generation = self._generation
+        self.status.value = f"loaded; classes {list(self.classifier.classes_)}"

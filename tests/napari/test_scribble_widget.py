@@ -1,0 +1,82 @@
+"""The scribble classifier in napari: live preview while painting, segmentation, cancel, files."""
+
+from __future__ import annotations
+
+import numpy as np
+from qtpy.QtCore import QTimer
+from scipy import ndimage
+
+from napari_medimg._qt.scribble_widget import PREVIEW_NAME, ScribbleClassifierWidget
+
+PLUGIN = "napari-medimg"
+
+
+def _paint_strokes(layer, tumour, z):
+    """Tumour strokes inside the label and background strokes around it, on slice z, as paint events."""
+    inside = ndimage.binary_erosion(tumour[z], iterations=2)
+    ring = ndimage.binary_dilation(tumour[z], iterations=8) & ~ndimage.binary_dilation(tumour[z], iterations=4)
+    far = np.zeros_like(ring)
+    far[40:216:8, 30:226] = True  # lines through the head and air
+    far &= ~ndimage.binary_dilation(tumour[z], iterations=15)
+    for mask, value in ((inside, 1), (ring | far, 2)):
+        rows, cols = np.nonzero(mask)
+        layer.data_setitem((np.full(rows.size, z), rows, cols), value)  # one stroke: emits events.paint
+
+
+def _viewer_with_scribbles(make_napari_viewer):
+    viewer = make_napari_viewer()
+    viewer.open_sample(PLUGIN, "brain_mr")
+    image, tumour_layer = viewer.layers[0], viewer.layers[1]
+    widget = ScribbleClassifierWidget(viewer)
+    widget.image_layer.value = image
+    scribbles = widget.add_scribbles_layer()
+    assert scribbles.data.shape == image.data.shape and np.allclose(scribbles.translate, image.translate)
+    tumour = np.asarray(tumour_layer.data) > 0
+    z = int(np.argmax(tumour.sum(axis=(1, 2))))
+    return viewer, widget, scribbles, tumour, z
+
+
+def test_preview_follows_painting_without_blocking_the_gui(make_napari_viewer, qtbot):
+    viewer, widget, scribbles, tumour, z = _viewer_with_scribbles(make_napari_viewer)
+    viewer.dims.set_point(0, viewer.layers[0].data_to_world([z, 0, 0])[0])
+    ticks = []
+    timer = QTimer()
+    timer.setInterval(5)
+    timer.timeout.connect(lambda: ticks.append(1))
+    timer.start()
+    _paint_strokes(scribbles, tumour, z)  # the stroke schedules a fit + slice preview
+    qtbot.waitUntil(lambda: PREVIEW_NAME in viewer.layers, timeout=60_000)
+    timer.stop()
+    assert len(ticks) >= 5, "the GUI thread was blocked while training"
+    preview = viewer.layers[PREVIEW_NAME]
+    assert preview.data.shape == (1, *tumour.shape[1:])
+    np.testing.assert_allclose(preview.data_to_world([0, 0, 0]), viewer.layers[0].data_to_world([z, 0, 0]))
+    shown = preview.data[0] == 1
+    dice = 2 * np.count_nonzero(shown & tumour[z]) / (np.count_nonzero(shown) + np.count_nonzero(tumour[z]))
+    assert dice > 0.75  # 0.81 measured: raw forest output on the painted slice
+    assert viewer.layers.selection.active is scribbles  # the user keeps painting
+
+
+def test_segment_volume_cancel_and_files(make_napari_viewer, qtbot, tmp_path):
+    viewer, widget, scribbles, tumour, z = _viewer_with_scribbles(make_napari_viewer)
+    widget.live.value = False
+    _paint_strokes(scribbles, tumour, z)
+    count = len(viewer.layers)
+    worker = widget.segment(start_thread=False)
+    with qtbot.waitSignal(worker.finished, timeout=120_000):
+        worker.start()
+        widget.cancel()
+    assert len(viewer.layers) == count  # cancelled: nothing added
+    worker = widget.segment(start_thread=False)
+    with qtbot.waitSignal(worker.finished, timeout=120_000):
+        worker.start()
+    classes = viewer.layers[-2]
+    assert classes._type_string == "labels" and np.allclose(classes.scale, viewer.layers[0].scale)
+    grown = np.asarray(classes.data) == 1
+    dice = 2 * np.count_nonzero(grown & tumour) / (np.count_nonzero(grown) + np.count_nonzero(tumour))
+    assert dice > 0.64  # 0.676 measured: scribbles on ONE slice (three slices: 0.836, tests/analysis)
+    widget.model_path.value = tmp_path / "brain.npz"
+    widget.save()
+    assert (tmp_path / "brain.npz").is_file()
+    widget.load()
+    assert list(widget.classifier.classes_) == [1, 2]
