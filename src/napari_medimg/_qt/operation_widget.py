@@ -309,7 +309,9 @@ class OperationWidget(Container):
         lead = layer.ndim - points.index.shape[1]
         index = np.concatenate([np.zeros((len(points), lead)), points.index], axis=1) if lead else points.index
         world = np.asarray([layer.data_to_world(i) for i in index]).reshape(-1, layer.ndim)
-        self.viewer.add_points(world, name=name, features=features, size=3, face_color="yellow")
+        self.viewer.add_points(
+            world, name=name, features=features, size=3, face_color="yellow", units=layer.units[-world.shape[1] :]
+        )
         show_info(f"{name}: {len(points)} point(s)")
 
 

@@ -136,6 +136,8 @@ class ScribbleClassifierWidget(Container):
             name=f"{image.name} scribbles",
             scale=image.scale,
             translate=image.translate,
+            units=image.units,
+            axis_labels=image.axis_labels,
             metadata={MEDIMG_KEY: dict(image.metadata.get(MEDIMG_KEY, {}))},
         )
         layer.brush_size = 5
