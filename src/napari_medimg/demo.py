@@ -1,9 +1,9 @@
 """The main job: a small end-to-end pipeline on the bundled chest CT.
 
-Headless, it reads the sample, smooths it (1 mm gaussian), segments the lungs with a
-threshold and clean-up from the operation registry, measures the lungs and the nodule
-in mL, writes the results with the CT's geometry, and renders a picture with napari on
-a virtual display. With a display, it opens napari with the sample and the plugin's
+Headless, it reads the sample, smooths it (1 mm gaussian), segments the lungs with the
+chest CT recipe from the operation registry, measures the lungs (mL) and the nodule
+(size, shape, HU, GLCM texture), writes the results with the CT's geometry, and renders
+a picture with napari on a virtual display. With a display, it opens napari with the sample and the plugin's
 widgets instead.
 """
 
@@ -48,6 +48,21 @@ def lung_pipeline(ct: Volume) -> dict[str, Volume]:
     return {"smoothed": smoothed, "lungs": lungs}
 
 
+def _nodule_measurements(ct: Volume, nodule: Volume) -> dict[str, float]:
+    """Size, shape, position and HU of the nodule, and two radiomics texture features."""
+    from .analysis.measure import measure_labels
+    from .analysis.radiomics import extract
+
+    table = measure_labels(nodule, ct)
+    keep = ("volume_ml", "surface_area_mm2", "sphericity", "maximum_3d_diameter_mm", "mean_HU", "std_HU")
+    values = {key: round(float(table[key][0]), 3) for key in keep}
+    values.update({f"centroid_{axis}_mm": round(float(table[f"centroid_{axis}_mm"][0]), 2) for axis in "zyx"})
+    texture = extract(ct, nodule, {"binWidth": 25}, feature_classes=["glcm"])
+    for name in ("original_glcm_Contrast", "original_glcm_JointEntropy"):
+        values[name] = round(float(texture[name]), 4)
+    return values
+
+
 def _headless(out: Path) -> int:
     from ._napari.virtual_display import virtual_display
 
@@ -63,6 +78,7 @@ def _headless(out: Path) -> int:
         "spacing_mm_xyz": list(ct.spacing[::-1]),
         "lung_volume_ml": round(_volume_ml(results["lungs"]), 1),
         "nodule_volume_ml": round(_volume_ml(nodule), 3),
+        "nodule": _nodule_measurements(ct, nodule),
         "outputs": {k: str(v) for k, v in paths.items()},
     }
     try:

@@ -113,3 +113,22 @@ def test_run_keypoints_writes_a_csv_of_world_points(shared_data, tmp_path, capsy
     assert header.split(",")[:4] == ["row", "col", "y_mm", "x_mm"] and len(rows) >= 5
     assert main(["run", "keypoints", str(shared_data / "xray/cxr_lungs_montgomery/images/1.jpg"), str(tmp_path / "k.nii")]) == 1
     assert "write them to a .csv" in capsys.readouterr().err
+
+
+def test_headless_demo_writes_results_and_a_rendered_picture(tmp_path, monkeypatch):
+    from napari_medimg import read as read_volume
+    from napari_medimg.demo import run_demo
+
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    assert run_demo(tmp_path, gui="no") == 0
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert 2500 < summary["lung_volume_ml"] < 3200  # adult lungs at half resolution
+    assert summary["nodule"]["volume_ml"] == summary["nodule_volume_ml"]
+    assert -700 < summary["nodule"]["mean_HU"] < 200  # soft tissue, not air
+    lungs = read_volume(tmp_path / "chest_ct_lungs.nii.gz")
+    assert lungs.array.dtype == np.uint8 and lungs.spacing == (5.0, 1.140625, 1.140625)
+    from skimage.io import imread
+
+    picture = imread(tmp_path / "chest_ct_demo.png")
+    assert picture.ndim == 3 and picture[..., :3].std() > 10
