@@ -59,6 +59,7 @@ def build_manifest() -> dict[str, Any]:
         ("feature_selection", "Feature selection", "selection_widget:FeatureSelectionWidget"),
         ("feature_plots", "Feature plots", "plots_widget:PlotsWidget"),
         ("scribble_classifier", "Pixel classifier (paint scribbles)", "scribble_widget:ScribbleClassifierWidget"),
+        ("classify_images", "Classify images (stack)", "image_classifier_widget:ImageClassifierWidget"),
     ):
         commands.append({"id": f"{PLUGIN}.{key}", "title": title, "python_name": f"napari_medimg._qt.{target}"})
     widgets = [
@@ -69,6 +70,7 @@ def build_manifest() -> dict[str, Any]:
         {"command": f"{PLUGIN}.feature_selection", "display_name": "Feature selection"},
         {"command": f"{PLUGIN}.feature_plots", "display_name": "Feature plots"},
         {"command": f"{PLUGIN}.scribble_classifier", "display_name": "Pixel classifier (paint scribbles)"},
+        {"command": f"{PLUGIN}.classify_images", "display_name": "Classify images (stack)"},
     ]
     menus: dict[str, list[dict[str, str]]] = {
         "napari/file/io_utilities": [{"command": f"{PLUGIN}.dicom_browser"}],
@@ -78,7 +80,7 @@ def build_manifest() -> dict[str, Any]:
             {"command": f"{PLUGIN}.feature_plots"},
             {"command": f"{PLUGIN}.feature_selection"},
         ],
-        "napari/layers/classify": [{"command": f"{PLUGIN}.classify_objects"}],
+        "napari/layers/classify": [{"command": f"{PLUGIN}.classify_objects"}, {"command": f"{PLUGIN}.classify_images"}],
         "napari/layers/annotate": [{"command": f"{PLUGIN}.scribble_classifier"}],
     }
     for op in OPERATIONS:

@@ -1,0 +1,701 @@
+"""A dock widget that classifies whole 2D images (e.g. normal vs pneumonia radiographs).
+
+The input is an image layer holding a stack of 2D images along its first axis
+``(n, y, x)``. The user scrolls through the stack and tags some images with a class
+(the image in view, or any indices from a script with :meth:`ImageClassifierWidget.tag`),
+then trains a descriptor + classifier pipeline on the tagged images
+(:func:`napari_medimg.analysis.classify.fit_image_classifier`: HOG, LBP, intensity
+histogram and thumbnail descriptors, an RBF SVM whose ``C`` is chosen by
+cross-validation on the tagged images) that predicts every image of the stack.
+
+Tags live in ``layer.metadata["medimg_image_tags"]`` (``{image index: class}``) and
+predictions in ``layer.metadata["medimg_image_predictions"]`` (``{image index:
+predicted class}`` for every image), so they travel with the layer. The widget shows the
+cross-validated accuracy, balanced accuracy and confusion matrix on the tagged images,
+a table (index, tag, predicted; double-click a row to go to that image), and, as the
+user scrolls, what the image in view is tagged and predicted. Trained classifiers are
+saved and loaded with the safe skops format of :mod:`napari_medimg.analysis.model_io`.
+
+The worker-side functions (:func:`train_image_classifier`, :func:`predict_images`) take
+plain arrays and dicts, never layers, so they run in a thread and test without Qt.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+from typing import Any, Callable, Iterable, Mapping, Sequence
+
+import numpy as np
+from magicgui.widgets import (
+    ComboBox,
+    Container,
+    FileEdit,
+    Label,
+    ProgressBar,
+    PushButton,
+    SpinBox,
+    create_widget,
+)
+
+__all__ = [
+    "ImageClassifierWidget",
+    "ImageClassification",
+    "train_image_classifier",
+    "predict_images",
+    "tagged_arrays",
+    "image_stack",
+    "TAGS_METADATA_KEY",
+    "PREDICTIONS_METADATA_KEY",
+]
+
+#: ``layer.metadata`` key of the tags: ``{image index: class}``
+TAGS_METADATA_KEY = "medimg_image_tags"
+#: ``layer.metadata`` key of the predictions: ``{image index: predicted class}``, every image
+PREDICTIONS_METADATA_KEY = "medimg_image_predictions"
+#: grid of the SVM / logistic regression ``C`` searched by cross-validation on the tagged images
+C_GRID = (1.0, 3.0, 10.0)
+TABLE_COLUMNS = ("index", "tag", "predicted")
+
+
+# ============================================================================ data
+def image_stack(layer: Any) -> np.ndarray:
+    """The ``(n, y, x)`` stack of a napari image layer (shared, not copied).
+
+    Raises
+    ------
+    ValueError
+        Not a stack of grey-level 2D images (RGB, multiscale, 2D or 4D+ data).
+    """
+    if layer is None:
+        raise ValueError("choose an image layer holding a stack of 2D images (n, y, x)")
+    if getattr(layer, "multiscale", False):
+        raise ValueError(f"layer {layer.name!r} is multiscale; use a single-resolution (n, y, x) stack")
+    if getattr(layer, "rgb", False):
+        raise ValueError(f"layer {layer.name!r} is RGB; convert it to grey levels first")
+    data = np.asarray(layer.data)
+    if data.ndim != 3:
+        raise ValueError(
+            f"layer {layer.name!r} has {data.ndim} dimension(s); the image classifier needs a stack of "
+            "2D images along the first axis (n, y, x)"
+        )
+    return data
+
+
+def _plain(value: Any) -> Any:
+    """A numpy scalar as the Python value (JSON-friendly metadata)."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def _read_map(layer: Any, key: str) -> dict[int, Any]:
+    """``layer.metadata[key]`` as ``{int index: value}`` (keys may come back as strings from JSON)."""
+    if layer is None:
+        return {}
+    stored = (layer.metadata or {}).get(key) or {}
+    try:
+        return {int(k): v for k, v in dict(stored).items()}
+    except (TypeError, ValueError):
+        return {}
+
+
+def tagged_arrays(tags: Mapping[int, Any], n_images: int) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted tagged indices and their classes, checked against the stack length.
+
+    Raises
+    ------
+    ValueError
+        An index outside ``0..n_images-1``, fewer than two classes, or a class with a
+        single tagged image (the cross-validation needs two of each).
+    """
+    index = np.array(sorted(int(i) for i in tags), np.int64)
+    bad = index[(index < 0) | (index >= n_images)]
+    if len(bad):
+        raise ValueError(
+            f"tagged image(s) {bad[:5].tolist()} are outside the stack of {n_images} images; "
+            "clear the tags or choose the layer they were made on"
+        )
+    y = np.array([tags[int(i)] for i in index])
+    classes, counts = np.unique(y, return_counts=True) if len(y) else (np.array([]), np.array([], int))
+    if len(classes) < 2:
+        raise ValueError(
+            f"tag images of at least two different classes (found {len(classes)} class(es) among "
+            f"{len(index)} tagged image(s))"
+        )
+    if counts.min() < 2:
+        few = [_plain(c) for c, n in zip(classes, counts) if n < 2]
+        raise ValueError(f"tag at least two images of every class (class(es) {few} have one)")
+    return index, y
+
+
+# ============================================================================ results
+@dataclasses.dataclass
+class ImageClassification:
+    """What training or a loaded model gives back to the widget.
+
+    Attributes
+    ----------
+    classifier : ImageClassifier
+        The fitted (or loaded) classifier, to save.
+    predictions : numpy.ndarray
+        Predicted class of every image of the stack (tagged ones too, in-sample).
+    scores : Scores or None
+        Cross-validation on the tagged images with the chosen parameters (out-of-fold
+        accuracy, balanced accuracy, confusion matrix); None for a loaded model.
+    summary : str
+        Scores, confusion matrix and counts as text.
+    metadata : dict
+        JSON metadata saved with the model.
+    """
+
+    classifier: Any
+    predictions: np.ndarray
+    scores: Any
+    summary: str
+    metadata: dict
+
+
+def _confusion_text(confusion: np.ndarray, classes: Sequence[Any]) -> str:
+    names = [str(_plain(c)) for c in classes]
+    width = max(6, *(len(n) + 2 for n in names), *(len(str(int(v))) + 2 for v in confusion.ravel()))
+    lines = ["confusion (rows: tagged class, columns: predicted; out-of-fold)"]
+    lines.append(" " * width + "".join(n.rjust(width) for n in names))
+    for name, row in zip(names, confusion):
+        lines.append(name.rjust(width) + "".join(str(int(v)).rjust(width) for v in row))
+    return "\n".join(lines)
+
+
+def _counts_text(values: np.ndarray, what: str) -> str:
+    if len(values) == 0:
+        return f"{what}: none"
+    classes, counts = np.unique(values, return_counts=True)
+    return f"{what}: " + ", ".join(f"{_plain(c)}: {n}" for c, n in zip(classes, counts))
+
+
+def _params_text(params: Mapping[str, Any]) -> str:
+    return ", ".join(f"{k}={_plain(v)}" for k, v in params.items()) or "default parameters"
+
+
+def train_image_classifier(
+    images: np.ndarray,
+    tags: Mapping[int, Any],
+    *,
+    kind: str = "svm",
+    C_grid: Sequence[float] = C_GRID,
+    gamma_grid: Sequence[float | str] = ("scale",),
+    cv: int = 3,
+    spacing: Sequence[float] | None = None,
+    random_state: int = 0,
+    cancel: Callable[[], bool] | None = None,
+) -> ImageClassification:
+    """Train on the tagged images of a stack and predict every image.
+
+    Parameters
+    ----------
+    images : array (n, y, x)
+        The stack.
+    tags : mapping
+        ``{image index: class}`` of the tagged images (at least two of each of two classes).
+    kind : {"svm", "random_forest", "logistic"}
+        The classifier (:func:`~napari_medimg.analysis.classify.fit_image_classifier`).
+    C_grid, gamma_grid : sequence
+        Grid searched by ``cv``-fold cross-validation on the tagged images.
+    cv : int
+        Folds of the grid search and of the reported cross-validation.
+    spacing : sequence of float, optional
+        Pixel spacing (y, x) in mm for the descriptors (1 mm when not given).
+    random_state : int
+        Seed.
+    cancel : callable, optional
+        Returns True to stop (raises :class:`~napari_medimg.progress.OperationCancelled`).
+
+    Returns
+    -------
+    ImageClassification
+        The cross-validated scores reuse the C / gamma chosen on the same tagged images,
+        so they are slightly optimistic; they never include an image in its own fold.
+    """
+    from ..analysis.classify import cross_validate, fit_image_classifier
+    from ..progress import check_cancel
+
+    images = np.asarray(images)
+    if images.ndim != 3:
+        raise ValueError(f"images must be a stack (n, y, x), got shape {images.shape}")
+    index, y = tagged_arrays(tags, len(images))
+    classifier = fit_image_classifier(
+        images[index], y, kind=kind, C_grid=C_grid, gamma_grid=gamma_grid, cv=cv, spacing=spacing,
+        random_state=random_state, cancel=cancel,
+    )
+    check_cancel(cancel)
+    X = classifier.describe(images, cancel=cancel)
+    predictions = np.asarray(classifier.model.predict(X))
+    check_cancel(cancel)
+    params = dict(classifier.cv_scores.get("params") or {})
+    scores = cross_validate(X[index], y, kind=kind, cv=cv, random_state=random_state, **params)
+    untagged = np.ones(len(images), bool)
+    untagged[index] = False
+    disagree = int(np.sum(predictions[index] != y))
+    lines = [
+        f"{kind} ({_params_text(params)}) on {X.shape[1]} descriptors of "
+        f"{images.shape[1]} x {images.shape[2]} images",
+        f"{len(index)} tagged, {int(untagged.sum())} predicted; " + _counts_text(y, "tags"),
+    ]
+    best = classifier.cv_scores.get("best_score")
+    if best is not None and np.isfinite(best) and len(classifier.cv_scores.get("grid") or ()) > 1:
+        lines.append(f"grid search: best CV balanced accuracy {best:.3f}")
+    lines.append(
+        f"CV on the tagged images ({scores.folds} folds): accuracy {scores.accuracy:.3f} ± "
+        f"{scores.accuracy_std:.3f}, balanced accuracy {scores.balanced_accuracy:.3f} ± "
+        f"{scores.balanced_accuracy_std:.3f}"
+    )
+    lines.append(_confusion_text(scores.confusion, scores.classes))
+    lines.append(f"tagged images the final model disagrees with: {disagree}")
+    lines.append(_counts_text(predictions[untagged], "untagged images predicted"))
+    metadata = {
+        "task": "image_classify",
+        "kind": kind,
+        "params": {k: _plain(v) for k, v in params.items()},
+        "classes": [_plain(c) for c in np.unique(y)],
+        "image_shape": [int(s) for s in images.shape[1:]],
+        "n_tagged": int(len(index)),
+        "cv_accuracy": float(scores.accuracy),
+        "cv_balanced_accuracy": float(scores.balanced_accuracy),
+    }
+    return ImageClassification(classifier, predictions, scores, "\n".join(lines), metadata)
+
+
+def predict_images(classifier: Any, metadata: Mapping[str, Any], images: np.ndarray,
+                   cancel: Callable[[], bool] | None = None) -> ImageClassification:
+    """Predict every image of a stack with a loaded :class:`~napari_medimg.analysis.classify.ImageClassifier`.
+
+    ``metadata`` is the one saved with the model (scores shown in the summary).
+    """
+    from ..analysis.classify import ImageClassifier
+
+    if not isinstance(classifier, ImageClassifier):
+        raise ValueError(
+            "the model file holds an object classifier, not an image classifier; load it in the "
+            "Object classifier widget"
+        )
+    images = np.asarray(images)
+    predictions = np.asarray(classifier.predict(images, cancel=cancel))
+    lines = [
+        f"loaded {metadata.get('kind', '')} image classifier "
+        f"({_params_text(metadata.get('params') or classifier.cv_scores.get('params') or {})}), "
+        f"trained on {metadata.get('n_tagged', '?')} images of "
+        f"{' x '.join(map(str, classifier.image_shape))}",
+        _counts_text(predictions, f"{len(images)} images predicted"),
+    ]
+    if "cv_accuracy" in metadata:
+        lines.insert(1, f"CV when trained: accuracy {metadata['cv_accuracy']:.3f}, balanced accuracy "
+                        f"{metadata.get('cv_balanced_accuracy', float('nan')):.3f}")
+    return ImageClassification(classifier, predictions, None, "\n".join(lines), dict(metadata))
+
+
+# ============================================================================ widget
+def _row(*widgets: Any) -> Container:
+    return Container(widgets=list(widgets), layout="horizontal", labels=False)
+
+
+class ImageClassifierWidget(Container):
+    """Tag whole images of a stack, train a classifier, predict the others.
+
+    Parameters
+    ----------
+    napari_viewer : napari.Viewer
+        The viewer whose image layers are offered; its dims choose the image in view.
+    """
+
+    def __init__(self, napari_viewer: Any) -> None:
+        import napari
+        from qtpy.QtWidgets import QAbstractItemView, QTableWidget
+
+        from ..analysis.classify import CLASSIFIERS
+        from .classify_widget import read_only_text
+
+        super().__init__(labels=True)
+        self.viewer = napari_viewer
+        self.image_layer = create_widget(
+            annotation=napari.layers.Image, label="image stack",
+            options={"tooltip": "An image layer holding a stack of 2D images along its first axis "
+                                "(n, y, x)."},
+        )
+        # tagging
+        self.class_value = SpinBox(value=1, min=0, max=255, label="class",
+                                   tooltip="Class to give to the tagged images (0, 1, 2, ...).")
+        self.tag_button = PushButton(text="Tag the image in view")
+        self.untag_button = PushButton(text="Untag")
+        self.clear_button = PushButton(text="Clear all tags")
+        self.tag_status = Label(value="")
+        self.view_status = Label(value="")
+        # training
+        self.model_kind = ComboBox(choices=list(CLASSIFIERS), value="svm", label="model",
+                                   tooltip="RBF SVM (C chosen by CV), random forest or logistic regression.")
+        self.cv_folds = SpinBox(
+            value=3, min=2, max=10, label="CV folds",
+            tooltip="Folds of the grid search and of the reported CV (fewer if a class has few tags).",
+        )
+        self.train_button = PushButton(text="Train and predict")
+        self.cancel_button = PushButton(text="Cancel", enabled=False)
+        self.progress_bar = ProgressBar(value=0, min=0, max=1, label="working", visible=False)
+        self.results = read_only_text("results", height=170)
+        # model files
+        self.save_path = FileEdit(mode="w", filter="*.skops", label="save model to", value="")
+        self.save_button = PushButton(text="Save model")
+        self.load_path = FileEdit(mode="r", filter="*.skops", label="model file", value="")
+        self.load_button = PushButton(text="Load model and predict")
+        self.extend(
+            [
+                self.image_layer,
+                self.class_value,
+                _row(self.tag_button, self.untag_button, self.clear_button),
+                self.tag_status,
+                self.view_status,
+                self.model_kind,
+                self.cv_folds,
+                _row(self.train_button, self.cancel_button),
+                self.progress_bar,
+                self.results,
+                self.save_path,
+                self.save_button,
+                self.load_path,
+                self.load_button,
+            ]
+        )
+        self.table = QTableWidget(0, len(TABLE_COLUMNS))
+        self.table.setHorizontalHeaderLabels(list(TABLE_COLUMNS))
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.verticalHeader().setVisible(False)
+        self.table.setMinimumHeight(160)
+        self.table.setToolTip("Double-click a row to show that image.")
+        self.native.layout().addWidget(self.table)
+        self.classifier: Any = None
+        self.model_metadata: dict = {}
+        self.result: ImageClassification | None = None
+        self.worker: Any = None
+        self._cancel = threading.Event()
+        self._layer: Any = None
+        self.image_layer.changed.connect(self._set_layer)
+        self.tag_button.changed.connect(self.tag_in_view)
+        self.untag_button.changed.connect(self.untag_in_view)
+        self.clear_button.changed.connect(self.clear_tags)
+        self.train_button.changed.connect(self.train)
+        self.cancel_button.changed.connect(self.cancel)
+        self.save_button.changed.connect(self._save_clicked)
+        self.load_button.changed.connect(self._load_clicked)
+        self.table.cellDoubleClicked.connect(lambda row, _column: self.show_image(row))
+        self.reset_choices()
+        napari_viewer.layers.events.inserted.connect(self.reset_choices)
+        napari_viewer.layers.events.removed.connect(self.reset_choices)
+        napari_viewer.dims.events.current_step.connect(self._show_in_view)
+        self._set_layer(self.image_layer.value)
+
+    # ------------------------------------------------------------------ layer
+    def _set_layer(self, layer: Any) -> None:
+        if layer is self._layer:
+            return
+        if self._layer is not None:
+            self._layer.events.metadata.disconnect(self._refresh)
+        self._layer = layer
+        if layer is not None:
+            layer.events.metadata.connect(self._refresh)
+        self._refresh()
+
+    @property
+    def tags(self) -> dict[int, Any]:
+        """``{image index: class}`` of the chosen layer's tagged images."""
+        return _read_map(self._layer, TAGS_METADATA_KEY)
+
+    @property
+    def predictions(self) -> dict[int, Any]:
+        """``{image index: predicted class}`` of the chosen layer (empty before training)."""
+        return _read_map(self._layer, PREDICTIONS_METADATA_KEY)
+
+    def _n_images(self) -> int:
+        layer = self._layer
+        if layer is None or getattr(layer, "multiscale", False) or getattr(layer, "rgb", False):
+            return 0
+        shape = getattr(layer.data, "shape", ())
+        return int(shape[0]) if len(shape) == 3 else 0
+
+    def _write(self, layer: Any, key: str, values: Mapping[int, Any]) -> None:
+        # a new dict: napari's metadata setter clears the old one before updating
+        metadata = dict(layer.metadata or {})
+        metadata[key] = {int(k): _plain(v) for k, v in sorted(values.items())}
+        layer.metadata = metadata
+
+    # ---------------------------------------------------------------- tagging
+    def tag(self, indices: int | Iterable[int], value: Any) -> None:
+        """Give images ``indices`` of the stack the class ``value`` (None removes their tags)."""
+        from napari.utils.notifications import show_error
+
+        layer = self._layer
+        try:
+            n = len(image_stack(layer))
+        except ValueError as exc:
+            show_error(f"Image classifier: {exc}")
+            return
+        indices = np.atleast_1d(np.asarray(indices, dtype=np.int64)).ravel()
+        bad = indices[(indices < 0) | (indices >= n)]
+        if len(bad):
+            show_error(f"Image classifier: image(s) {bad[:5].tolist()} are outside the stack of {n} images")
+            return
+        tags = self.tags
+        for i in indices.tolist():
+            if value is None:
+                tags.pop(i, None)
+            else:
+                tags[i] = _plain(value)
+        self._write(layer, TAGS_METADATA_KEY, tags)
+
+    def untag(self, indices: int | Iterable[int]) -> None:
+        """Remove the tags of images ``indices``."""
+        self.tag(indices, None)
+
+    def clear_tags(self) -> None:
+        """Remove every tag of the layer."""
+        if self._layer is not None and self.tags:
+            self._write(self._layer, TAGS_METADATA_KEY, {})
+
+    def index_in_view(self) -> int | None:
+        """Index of the stack image shown in the 2D view (None if none / the stack axis is displayed).
+
+        The viewer's current point (world coordinates) is mapped through the layer's
+        transform (``world_to_data``), so scaled / translated stacks work.
+        """
+        layer = self._layer
+        n = self._n_images()
+        if layer is None or n == 0:
+            return None
+        dims = self.viewer.dims
+        stack_axis = dims.ndim - layer.ndim  # the world axis of the layer's first axis
+        if stack_axis < 0 or stack_axis in tuple(dims.displayed):
+            return None
+        world = np.asarray(dims.point, dtype=float)[-layer.ndim:]
+        index = int(np.round(np.asarray(layer.world_to_data(world))[0]))
+        return index if 0 <= index < n else None
+
+    def _in_view_or_error(self) -> int | None:
+        from napari.utils.notifications import show_error
+
+        try:
+            image_stack(self._layer)
+        except ValueError as exc:
+            show_error(f"Image classifier: {exc}")
+            return None
+        index = self.index_in_view()
+        if index is None:
+            show_error(
+                "Image classifier: no image of the stack is in view; use the 2D view with the stack "
+                "axis as the slider"
+            )
+        return index
+
+    def tag_in_view(self) -> None:
+        """Tag the image in view with the chosen class."""
+        index = self._in_view_or_error()
+        if index is not None:
+            self.tag(index, int(self.class_value.value))
+
+    def untag_in_view(self) -> None:
+        """Remove the tag of the image in view."""
+        index = self._in_view_or_error()
+        if index is not None:
+            self.untag(index)
+
+    def show_image(self, index: int) -> None:
+        """Move the viewer's slider to image ``index`` of the stack."""
+        layer = self._layer
+        if layer is None or not 0 <= int(index) < self._n_images():
+            return
+        world = np.asarray(layer.data_to_world([int(index)] + [0] * (layer.ndim - 1)), dtype=float)
+        self.viewer.dims.set_point(self.viewer.dims.ndim - layer.ndim, float(world[0]))
+
+    # ---------------------------------------------------------------- display
+    def _refresh(self, *_: Any) -> None:
+        tags = self.tags
+        if tags:
+            self.tag_status.value = _counts_text(np.array(list(tags.values())), f"{len(tags)} tagged")
+        else:
+            self.tag_status.value = "no tags yet"
+        self._fill_table(tags, self.predictions)
+        self._show_in_view()
+
+    def _fill_table(self, tags: Mapping[int, Any], predictions: Mapping[int, Any]) -> None:
+        from qtpy.QtGui import QBrush, QColor
+        from qtpy.QtWidgets import QTableWidgetItem
+
+        table = self.table
+        n = self._n_images()
+        table.setUpdatesEnabled(False)
+        try:
+            table.setRowCount(n)
+            wrong = QBrush(QColor(200, 60, 60, 90))
+            for row in range(n):
+                tag, predicted = tags.get(row), predictions.get(row)
+                cells = (str(row), "" if tag is None else str(tag),
+                         "" if predicted is None else str(predicted))
+                for column, text in enumerate(cells):
+                    item = QTableWidgetItem(text)
+                    if tag is not None and predicted is not None and tag != predicted:
+                        item.setBackground(wrong)
+                    table.setItem(row, column, item)
+        finally:
+            table.setUpdatesEnabled(True)
+
+    def _show_in_view(self, *_: Any) -> None:
+        try:
+            index = self.index_in_view()
+            if index is None:
+                self.view_status.value = "" if self._layer is None else "no stack image in view"
+                return
+            tag, predicted = self.tags.get(index), self.predictions.get(index)
+            self.view_status.value = (
+                f"image {index}: " + ("untagged" if tag is None else f"tagged {tag}")
+                + " / " + ("not predicted" if predicted is None else f"predicted {predicted}")
+            )
+        except RuntimeError:  # pragma: no cover - the Qt widget was deleted before the viewer
+            pass
+
+    # ---------------------------------------------------------------- running
+    def _buttons(self) -> list[Any]:
+        return [self.train_button, self.load_button, self.progress_bar]
+
+    def _start(self, function: Callable[..., Any], *args: Any, on_result: Callable[[Any], None], title: str,
+               start_thread: bool, **kwargs: Any) -> Any:
+        from napari.qt.threading import create_worker
+        from napari.utils.notifications import show_error, show_info
+
+        from ..progress import OperationCancelled
+
+        self._cancel.clear()
+        worker = create_worker(function, *args, _start_thread=False, _ignore_errors=True,
+                               cancel=self._cancel.is_set, **kwargs)
+        busy = self._buttons()
+
+        def failed(exc: BaseException) -> None:
+            if isinstance(exc, OperationCancelled):
+                show_info(f"{title} cancelled")
+                self.results.value = f"{title} cancelled"
+            else:
+                show_error(f"{title} failed: {exc}")
+                self.results.value = f"{title} failed: {exc}"
+
+        def finished() -> None:
+            for widget in busy:
+                if isinstance(widget, ProgressBar):
+                    widget.max = 1
+                    widget.visible = False
+                else:
+                    widget.enabled = True
+            self.cancel_button.enabled = False
+
+        worker.returned.connect(on_result)
+        worker.errored.connect(failed)
+        worker.finished.connect(finished)
+        for widget in busy:
+            if isinstance(widget, ProgressBar):
+                widget.max = 0  # busy indicator
+                widget.visible = True
+            else:
+                widget.enabled = False
+        self.cancel_button.enabled = True
+        self.worker = worker
+        if start_thread:
+            worker.start()
+        return worker
+
+    def cancel(self) -> None:
+        """Ask the running training / prediction to stop (between images or grid points)."""
+        self._cancel.set()
+
+    def train(self, *, start_thread: bool = True) -> Any:
+        """Train on the tagged images and predict all, in a worker; returns the worker.
+
+        Returns None (after an error notification) when there is no suitable layer or
+        the tags do not cover two classes with two images each.
+        """
+        from napari.utils.notifications import show_error
+
+        layer = self._layer
+        try:
+            images = image_stack(layer)
+            tags = self.tags
+            tagged_arrays(tags, len(images))  # fail here, with the layer untouched
+        except ValueError as exc:
+            show_error(f"Train: {exc}")
+            self.results.value = f"Train: {exc}"
+            return None
+        self.results.value = f"training on {len(tags)} tagged images ..."
+        return self._start(
+            train_image_classifier, images, tags, kind=self.model_kind.value, cv=int(self.cv_folds.value),
+            on_result=lambda result: self._show_result(layer, result), title="Train",
+            start_thread=start_thread,
+        )
+
+    def _show_result(self, layer: Any, result: ImageClassification) -> None:
+        self.result = result
+        self.classifier = result.classifier
+        self.model_metadata = {**result.metadata, "source_layer": getattr(layer, "name", "")}
+        self.results.value = result.summary
+        if layer not in self.viewer.layers:
+            return
+        # the layer's metadata event refreshes the table and the status when it is the chosen layer
+        self._write(layer, PREDICTIONS_METADATA_KEY, dict(enumerate(result.predictions.tolist())))
+
+    # ------------------------------------------------------------------ models
+    def _save_clicked(self) -> None:
+        from napari.utils.notifications import show_error, show_info
+
+        try:
+            path = self.save_model(self.save_path.value)
+        except Exception as exc:  # noqa: BLE001 - shown to the user
+            show_error(f"Save model failed: {exc}")
+            return
+        show_info(f"model saved to {path}")
+
+    def save_model(self, path: Any) -> Any:
+        """Save the last trained (or loaded) image classifier (safe skops format); returns the path."""
+        from ..analysis.model_io import save_model
+
+        if self.classifier is None:
+            raise ValueError("train an image classifier (or load one) first")
+        if str(path) in ("", "."):
+            raise ValueError("choose a file to save the model to")
+        return save_model(self.classifier, path, metadata=self.model_metadata)
+
+    def _load_clicked(self) -> None:
+        self.load_and_predict(self.load_path.value)
+
+    def load_and_predict(self, path: Any, *, start_thread: bool = True) -> Any:
+        """Load a saved image classifier (safely) and predict every image of the layer; returns the worker."""
+        from napari.utils.notifications import show_error
+
+        from ..analysis.classify import ImageClassifier
+        from ..analysis.model_io import load_model
+
+        try:
+            classifier, metadata = load_model(path, with_metadata=True)
+        except Exception as exc:  # noqa: BLE001 - unreadable / unsafe files are reported
+            show_error(f"Load model failed: {exc}")
+            return None
+        layer = self._layer
+        try:
+            if not isinstance(classifier, ImageClassifier):
+                raise ValueError("the file holds an object classifier / clustering, not an image classifier")
+            images = image_stack(layer)
+            if tuple(images.shape[1:]) != tuple(classifier.image_shape):
+                raise ValueError(
+                    f"the model was trained on {classifier.image_shape[0]} x {classifier.image_shape[1]} "
+                    "images; "
+                    f"this stack holds {images.shape[1]} x {images.shape[2]} images"
+                )
+        except ValueError as exc:
+            show_error(f"Load model: {exc}")
+            return None
+        self.results.value = "predicting ..."
+        return self._start(
+            predict_images, classifier, metadata, images,
+            on_result=lambda result: self._show_result(layer, result), title="Predict",
+            start_thread=start_thread,
+        )
