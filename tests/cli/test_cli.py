@@ -115,13 +115,19 @@ def test_run_keypoints_writes_a_csv_of_world_points(shared_data, tmp_path, capsy
     assert "write them to a .csv" in capsys.readouterr().err
 
 
-def test_headless_demo_writes_results_and_a_rendered_picture(tmp_path, monkeypatch):
-    from napari_medimg import read as read_volume
-    from napari_medimg.demo import run_demo
+def test_headless_demo_writes_results_and_a_rendered_picture(tmp_path):
+    """The README's main job, as a user runs it: no display, so it starts its own Xvfb.
 
-    monkeypatch.delenv("DISPLAY", raising=False)
-    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
-    assert run_demo(tmp_path, gui="no") == 0
+    In a subprocess, so that its Qt application and virtual display do not outlive it
+    inside this test session.
+    """
+    import os
+
+    from napari_medimg import read as read_volume
+
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
+    code = "import sys; from napari_medimg.cli import main; sys.exit(main(sys.argv[1:]))"
+    subprocess.run([sys.executable, "-c", code, "demo", "--gui", "no", "--out", str(tmp_path)], env=env, check=True, capture_output=True)
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert 2500 < summary["lung_volume_ml"] < 3200  # adult lungs at half resolution
     assert summary["nodule"]["volume_ml"] == summary["nodule_volume_ml"]
