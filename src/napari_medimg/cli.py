@@ -236,8 +236,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "features":
             return _cmd_features(args)
         return _cmd_demo(args)
-    except (ImageReadError, ImageWriteError, KeyError, ValueError) as exc:
+    except (ImageReadError, ImageWriteError, KeyError, ValueError, OSError, RuntimeError) as exc:
         message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
+        if isinstance(exc, RuntimeError):  # SimpleITK: its last non-empty line says what went wrong
+            lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+            message = lines[-1] if lines else repr(exc)
         print(f"napari-medimg {args.command}: error: {message}", file=sys.stderr)
         return 1
 

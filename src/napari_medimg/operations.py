@@ -139,6 +139,9 @@ class Operation:
     geometry : str
         ``"same"`` when the function returns an array on the input grid, ``"new"`` when
         it returns a Volume with its own geometry.
+    keeps_units : bool
+        The output is in the input's units (a denoising filter keeps HU); otherwise the
+        units and window presets of the input are dropped from the result.
 
     Notes
     -----
@@ -157,6 +160,7 @@ class Operation:
     needs_spacing: bool = False
     reports_progress: bool = False
     geometry: str = "same"
+    keeps_units: bool = False
 
     def load(self) -> Callable[..., Any]:
         """Import and return the function."""
@@ -229,33 +233,98 @@ class Operation:
         Volume
         """
         kwargs = self.resolve(values)
-        for parameter in self.parameters:
-            if parameter.layer_kind == "points":
-                kwargs[parameter.name] = seeds_to_indices(kwargs[parameter.name], volume)
+        function = self.load()
         if self.needs_spacing:
             kwargs["spacing"] = volume.spacing
-        if self.reports_progress:
-            kwargs["progress"] = progress
-            kwargs["cancel"] = cancel
-        function = self.load()
         if self.output_kind == "points":
+            kwargs.pop("spacing", None)
+            if self.reports_progress:
+                kwargs.update(progress=progress, cancel=cancel)
             return function(volume, **kwargs)
         history = list(volume.metadata.get("history", [])) + [
             {"operation": self.name, "parameters": self._recordable(self.resolve(values))}
         ]
+        metadata = {**volume.metadata, "history": history, "kind": self.output_kind}
+        if not (self.keeps_units and self.output_kind == "image"):
+            metadata.pop("window_presets", None)
+            metadata["units"] = ""
         if self.geometry == "new":
+            if self.reports_progress:
+                kwargs.update(progress=progress, cancel=cancel)
             result_volume = function(volume, **kwargs)
             result_volume.metadata.update(history=history, kind=self.output_kind)
+            if not self.keeps_units and self.output_kind != "image":
+                result_volume.metadata.pop("window_presets", None)
             return result_volume
-        result = np.asarray(function(volume.array, **kwargs))
-        return Volume(
-            result,
-            volume.spacing,
-            volume.origin,
-            volume.direction,
-            {**volume.metadata, "history": history, "kind": self.output_kind},
-            rgb=volume.rgb and result.ndim == volume.array.ndim,
-        )
+        result, rgb = self._run_frames(function, volume, kwargs, progress, cancel)
+        return Volume(result, volume.spacing, volume.origin, volume.direction, metadata, rgb=rgb)
+
+    def _run_frames(
+        self,
+        function: Callable[..., Any],
+        volume: Volume,
+        kwargs: dict[str, Any],
+        progress: Callable[[float], None] | None,
+        cancel: Callable[[], bool] | None,
+    ) -> tuple[np.ndarray, bool]:
+        """Call ``function`` on each time frame and colour channel of ``volume``.
+
+        Processing functions see spatial arrays only: a (t, z, y, x) series runs frame
+        by frame (second inputs with the same frames are sliced alike; seed points go to
+        the frame they were placed in), and a colour image runs channel by channel for
+        image outputs, or on its luminance for labels.
+        """
+        array = volume.array
+        if volume.rgb:
+            if self.output_kind == "image":
+                channels = [self._run_frames(function, _channel(volume, c), kwargs, progress, cancel)[0]
+                            for c in range(array.shape[-1])]
+                return np.stack(channels, axis=-1), True
+            return self._run_frames(function, _luminance(volume), kwargs, progress, cancel)[0], False
+        lead = volume.leading_shape
+        points = {p.name for p in self.parameters if p.layer_kind == "points"}
+        seeds = {name: seeds_to_indices(kwargs[name], volume) for name in points}
+        frames = list(np.ndindex(*lead)) if lead else [()]
+        outputs = []
+        for number, frame in enumerate(frames):
+            frame_kwargs = dict(kwargs)
+            skip = False
+            for name, (indices, frame_of_seed) in seeds.items():
+                chosen = indices if frame_of_seed is None else indices[np.all(frame_of_seed == frame, axis=1)]
+                skip = skip or len(chosen) == 0
+                frame_kwargs[name] = chosen
+            for parameter in self.parameters:
+                value = frame_kwargs.get(parameter.name)
+                if isinstance(value, Volume) and lead and value.leading_shape == lead:
+                    frame_kwargs[parameter.name] = value.with_frame(frame)
+            if self.reports_progress:
+                frame_kwargs["cancel"] = cancel
+                frame_kwargs["progress"] = None if progress is None else (
+                    lambda f, n=number: progress((n + f) / len(frames))
+                )
+            if skip:  # no seed in this frame: nothing grows there
+                outputs.append(None)
+                continue
+            outputs.append(np.asarray(function(array[frame], **frame_kwargs)))
+        template = next((o for o in outputs if o is not None), None)
+        if template is None:
+            raise ValueError(f"{self.name}: no seed point lies in any frame of the series")
+        outputs = [np.zeros_like(template) if o is None else o for o in outputs]
+        if not lead:
+            return outputs[0], False
+        return np.stack(outputs).reshape(lead + template.shape), False
+
+
+def _channel(volume: Volume, channel: int) -> Volume:
+    """One colour channel of an RGB volume as a grey-level volume."""
+    return dataclasses.replace(volume, array=volume.array[..., channel], rgb=False)
+
+
+def _luminance(volume: Volume) -> Volume:
+    """Grey-level float32 luminance (ITU-R BT.601) of an RGB volume."""
+    rgb = volume.array[..., :3].astype(np.float32)
+    grey = rgb @ np.asarray([0.299, 0.587, 0.114], np.float32)
+    return dataclasses.replace(volume, array=grey, rgb=False)
 
 
 def _points_from(value: Any, name: str) -> np.ndarray:
@@ -277,14 +346,24 @@ def _points_from(value: Any, name: str) -> np.ndarray:
     return points
 
 
-def seeds_to_indices(world: np.ndarray, volume: Volume) -> np.ndarray:
+def seeds_to_indices(world: np.ndarray, volume: Volume) -> tuple[np.ndarray, np.ndarray | None]:
     """Voxel indices (numpy order, int) of world points (mm, numpy order) in ``volume``.
 
-    Points with more coordinates than the volume has spatial axes (e.g. a time
-    coordinate first) use their last coordinates. Raises a ValueError naming any point
-    outside the image.
+    Returns
+    -------
+    indices : numpy.ndarray
+        ``(N, spatial_ndim)`` int64 voxel indices.
+    frames : numpy.ndarray or None
+        ``(N, n_leading)`` frame indices for a (t, z, y, x) series: the points' leading
+        coordinates (napari gives the time index there), or None for a single volume.
+
+    Raises
+    ------
+    ValueError
+        Naming any point outside the image, or a series given points without a time.
     """
     n = volume.spatial_ndim
+    lead = len(volume.leading_shape)
     if world.shape[1] < n:
         raise ValueError(f"points have {world.shape[1]} coordinates; the image has {n} spatial axes")
     indices = np.round(volume.world_to_index(world[:, -n:])).astype(np.int64)
@@ -296,7 +375,17 @@ def seeds_to_indices(world: np.ndarray, volume: Volume) -> np.ndarray:
             f"point {i + 1} at {np.round(world[i], 2).tolist()} mm is outside the image "
             f"(voxel {indices[i].tolist()}, image shape {shape.tolist()})"
         )
-    return indices
+    if not lead:
+        return indices, None
+    if world.shape[1] < n + lead:
+        raise ValueError(
+            f"the image is a series of {volume.leading_shape} volumes: give each point its frame "
+            "as leading coordinate(s) (t, z, y, x)"
+        )
+    frames = np.round(world[:, -n - lead : -n]).astype(np.int64)
+    if np.any((frames < 0) | (frames >= np.asarray(volume.leading_shape))):
+        raise ValueError(f"a point's frame is outside the series of {volume.leading_shape} volumes")
+    return indices, frames
 
 
 def _p(name: str, type_: type, default: Any, unit: str = "", help: str = "", **kw: Any) -> Parameter:
@@ -415,6 +504,7 @@ OPERATIONS: tuple[Operation, ...] = (
         ),
         needs_spacing=True,
         reports_progress=True,
+        keeps_units=True,
     ),
     Operation(
         name="gaussian",
@@ -428,6 +518,7 @@ OPERATIONS: tuple[Operation, ...] = (
         ),
         needs_spacing=True,
         reports_progress=True,
+        keeps_units=True,
     ),
     *(
         Operation(
@@ -447,6 +538,7 @@ OPERATIONS: tuple[Operation, ...] = (
             ),
             needs_spacing=True,
             reports_progress=True,
+            keeps_units=True,
         )
         for name, title, help in (
             ("mean_filter", "Mean filter", "Neighbourhood radius; converted to whole voxels per axis."),
@@ -468,6 +560,7 @@ OPERATIONS: tuple[Operation, ...] = (
         ),
         needs_spacing=True,
         reports_progress=True,
+        keeps_units=True,
     ),
     Operation(
         name="anisotropic_diffusion",
@@ -482,6 +575,7 @@ OPERATIONS: tuple[Operation, ...] = (
         ),
         needs_spacing=True,
         reports_progress=True,
+        keeps_units=True,
     ),
     Operation(
         name="non_local_means",
@@ -498,6 +592,7 @@ OPERATIONS: tuple[Operation, ...] = (
         ),
         needs_spacing=True,
         reports_progress=True,
+        keeps_units=True,
     ),
     *(
         Operation(
@@ -515,6 +610,7 @@ OPERATIONS: tuple[Operation, ...] = (
             ),
             needs_spacing=True,
             reports_progress=True,
+            keeps_units=True,
         )
         for name, title, mask in (
             ("n4_bias_correction", "N4 bias-field correction (MR)", ()),

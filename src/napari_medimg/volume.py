@@ -155,6 +155,12 @@ class Volume:
         meta.update(metadata_updates)
         return dataclasses.replace(self, array=array, metadata=meta)
 
+    def with_frame(self, frame: tuple[int, ...]) -> "Volume":
+        """The spatial volume of one frame of a series (``array[frame]``), same geometry."""
+        if len(frame) != len(self.leading_shape):
+            raise ValueError(f"frame {frame} does not index the leading axes {self.leading_shape}")
+        return dataclasses.replace(self, array=self.array[tuple(frame)], metadata=dict(self.metadata))
+
     @classmethod
     def from_array(
         cls,

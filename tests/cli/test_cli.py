@@ -138,3 +138,11 @@ def test_headless_demo_writes_results_and_a_rendered_picture(tmp_path):
 
     picture = imread(tmp_path / "chest_ct_demo.png")
     assert picture.ndim == 3 and picture[..., :3].std() > 10
+
+
+def test_run_reports_os_and_simpleitk_errors_without_a_traceback(shared_data, tmp_path, capsys):
+    blocker = tmp_path / "file.txt"
+    blocker.write_text("x")
+    source = shared_data / "mr/pyradiomics/brain1_image.nrrd"
+    assert main(["run", "gaussian", str(source), str(blocker / "out.nii.gz")]) == 1
+    assert "error:" in capsys.readouterr().err

@@ -321,7 +321,7 @@ def test_seed_points_land_on_their_voxels_and_grow_the_tumour(make_napari_viewer
     snapshot_world = widget.values()["seeds"]
     from napari_medimg._napari.layers import layer_snapshot
 
-    np.testing.assert_array_equal(seeds_to_indices(snapshot_world, layer_snapshot(image)), [seed])
+    np.testing.assert_array_equal(seeds_to_indices(snapshot_world, layer_snapshot(image))[0], [seed])
     worker = widget.start(start_thread=False)
     with qtbot.waitSignal(worker.finished, timeout=120_000):
         worker.start()

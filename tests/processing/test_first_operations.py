@@ -103,10 +103,57 @@ def test_seed_points_from_csv_map_to_voxels(tmp_path):
     csv.write_text("z,y,x\n110,-19,35\n145, -15.25 ,44.5\n")
     parameter = Parameter("seeds", np.ndarray, None, layer_kind="points", help="seeds")
     world = parameter.convert(str(csv))
-    np.testing.assert_array_equal(seeds_to_indices(world, volume), [[2, 2, 10], [9, 10, 29]])
-    # a time coordinate in front is ignored
-    np.testing.assert_array_equal(seeds_to_indices(np.array([[3.0, 110, -19, 35]]), volume), [[2, 2, 10]])
+    indices, frames = seeds_to_indices(world, volume)
+    np.testing.assert_array_equal(indices, [[2, 2, 10], [9, 10, 29]])
+    assert frames is None
+    # a single volume ignores a leading coordinate; a series takes it as the frame
+    np.testing.assert_array_equal(seeds_to_indices(np.array([[3.0, 110, -19, 35]]), volume)[0], [[2, 2, 10]])
+    series = Volume(np.zeros((4, 10, 20, 30), np.int16), volume.spacing, volume.origin, np.eye(3))
+    indices, frames = seeds_to_indices(np.array([[3.0, 110, -19, 35]]), series)
+    np.testing.assert_array_equal(frames, [[3]])
+    with pytest.raises(ValueError, match="give each point its frame"):
+        seeds_to_indices(world, series)
     with pytest.raises(ValueError, match="point 1 at .* is outside the image"):
         seeds_to_indices(np.array([[0.0, 0.0, 0.0]]), volume)
     with pytest.raises(ValueError, match="give at least one point"):
         parameter.convert(None)
+
+
+def test_series_run_frame_by_frame_and_seeds_grow_in_their_frame():
+    # frame 0: one big ball; frame 1: a small remnant and a second ball
+    series = np.zeros((2, 20, 20, 20), np.uint8)
+    zz, yy, xx = np.indices((20, 20, 20))
+    series[0][(zz - 6) ** 2 + (yy - 6) ** 2 + (xx - 6) ** 2 <= 16] = 1
+    series[1][(zz - 14) ** 2 + (yy - 14) ** 2 + (xx - 14) ** 2 <= 4] = 1
+    series[1, 5:7, 5, 5] = 1
+    volume = Volume(series, (1.0, 1.0, 1.0), (0.0, 0.0, 0.0), np.eye(3))
+    out = run_operation("connected_components", volume, min_volume=10.0)
+    np.testing.assert_array_equal(out.array[1], connected_components(series[1], min_volume=10.0))
+    assert out.array.shape == series.shape
+    bright = np.zeros((2, 20, 20, 20), np.float32)
+    bright[1][(zz - 12) ** 2 + (yy - 12) ** 2 + (xx - 12) ** 2 <= 36] = 100
+    bright += np.random.default_rng(0).normal(0, 1, bright.shape).astype(np.float32)
+    image = Volume(bright, (1.0, 1.0, 1.0), (0.0, 0.0, 0.0), np.eye(3))
+    grown = run_operation("region_grow", image, seeds=np.array([[1.0, 12.0, 12.0, 12.0]]), sigma=0.0, radius=3.0)
+    assert grown.array[0].max() == 0  # no seed in frame 0
+    ball = bright[1] > 50
+    assert np.count_nonzero((grown.array[1] > 0) & ball) / np.count_nonzero(ball) > 0.99  # mean +- 2 std of noise
+
+
+def test_colour_images_filter_per_channel_and_segment_on_luminance():
+    rgb = np.zeros((21, 21, 3), np.uint8)
+    rgb[10, 10, 0] = 255
+    volume = Volume(rgb, (1.0, 1.0), (0.0, 0.0), np.eye(2), rgb=True)
+    smooth = run_operation("gaussian", volume, sigma=2.0)
+    assert smooth.rgb and smooth.array.shape == (21, 21, 3)
+    assert smooth.array[..., 1].max() == 0 and smooth.array[..., 2].max() == 0  # no bleeding across colours
+    np.testing.assert_allclose(smooth.array[:, 10, 0], smooth.array[10, :, 0], rtol=1e-5)  # isotropic in y, x
+    mask = run_operation("threshold", volume, lower=50, upper=300)
+    assert not mask.rgb and mask.array.shape == (21, 21) and mask.array[10, 10] == 1  # luminance 76
+
+
+def test_derived_images_drop_the_ct_window_and_filters_keep_it():
+    ct = Volume(np.zeros((2, 8, 8), np.int16), (1.0, 1.0, 1.0), (0, 0, 0), np.eye(3), {"modality": "CT", "units": "HU", "window_presets": [{"name": "lung", "center": -600.0, "width": 1500.0}]})
+    assert run_operation("gaussian", ct, sigma=1.0).metadata["units"] == "HU"
+    windowed = run_operation("window_preset", ct, preset="lung")
+    assert windowed.metadata["units"] == "" and "window_presets" not in windowed.metadata

@@ -180,7 +180,9 @@ def layer_to_volume(
             direction = stored
     if labels:
         array = as_labels(array)
-    keep = {k: v for k, v in medimg.items() if k in ("modality", "source_format", "source_name", "time_spacing")}
+    keep = {
+        k: v for k, v in medimg.items() if k in ("modality", "source_format", "source_name", "time_spacing", "time_origin")
+    }
     volume = Volume(array, tuple(spacing), tuple(origin), direction, keep, rgb=rgb)
     reorientation = medimg.get("reorientation")
     if reorientation is not None and len(reorientation.get("order", ())) == spatial:

@@ -33,6 +33,29 @@ def get_reader(path: str | list[str]) -> Callable[[Any], list[LayerData]] | None
     return None
 
 
+def _series_key(path: Path) -> str | None:
+    """``"SeriesInstanceUID|SeriesNumber"`` of a DICOM file from its header alone (None otherwise)."""
+    if not path.is_file() or path.name.lower().endswith((".nii", ".nii.gz", ".nrrd", ".nhdr", ".mha", ".mhd")):
+        return None
+    try:
+        import pydicom
+
+        header = pydicom.dcmread(path, stop_before_pixels=True, specific_tags=["SeriesInstanceUID", "SeriesNumber"])
+    except Exception:  # not DICOM, or unreadable: read() will say why
+        return None
+    uid = header.get("SeriesInstanceUID")
+    return _key(str(uid), header.get("SeriesNumber")) if uid else None
+
+
+def _key(uid: str, number: object) -> str:
+    """One spelling for a series: its UID and its number (several series may share a UID)."""
+    try:
+        number = int(float(number))  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        number = None
+    return f"{uid}|{number}"
+
+
 def _looks_like_labels(path: Path, volume: Volume) -> bool:
     """Integer data whose file name says label / seg / mask / roi."""
     name = path.name.lower()
@@ -72,12 +95,12 @@ def read_layers(path: str | list[str]) -> list[LayerData]:
     seen_series: set[str] = set()
     for item in paths:
         item = Path(item)
+        series = _series_key(item) if len(paths) > 1 else None
+        if series is not None and series in seen_series:
+            continue  # another file of a series already read
         volume = read(item)
-        series = volume.metadata.get("series_uid")
-        if series is not None:
-            if series in seen_series:
-                continue
-            seen_series.add(series)
+        if volume.metadata.get("series_uid"):
+            seen_series.add(_key(volume.metadata["series_uid"], volume.metadata.get("series_number")))
         name = _layer_name(item, volume)
         if _looks_like_labels(item, volume):
             layers.append(volume_to_layer_data(volume, name=name, layer_type="labels"))

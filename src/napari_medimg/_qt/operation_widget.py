@@ -204,7 +204,11 @@ class OperationWidget(Container):
         if snapshot is None:
             snapshot = layer_snapshot(image_layer)
         n = snapshot.spatial_ndim
-        return snapshot.index_to_world(indices[:, -n:])
+        world = snapshot.index_to_world(indices[:, -n:])
+        lead = len(snapshot.leading_shape)
+        if lead:  # a series: the frame index leads, as seeds_to_indices expects
+            world = np.concatenate([np.round(indices[:, -n - lead : -n]), world], axis=1)
+        return world
 
     def start(self, *, start_thread: bool = True) -> Any:
         """Snapshot the input layer and run the operation in a worker thread.

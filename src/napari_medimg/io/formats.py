@@ -192,8 +192,11 @@ def write_sitk_file(volume: Volume, path: str | os.PathLike, *, compress: bool =
                 f"PNG holds uint8 or uint16 pixels, not {volume.array.dtype}; "
                 "write .tif or .nrrd to keep the values"
             )
-    if fmt == "nifti" and volume.rgb and volume.spatial_ndim == 2:
-        pass  # SimpleITK writes 2D RGB NIfTI as a vector image; fine
+    if volume.rgb and volume.array.dtype != np.uint8:
+        raise ImageWriteError(
+            f"colour images are stored as 8-bit RGB; this one is {volume.array.dtype}: "
+            "convert it to uint8 (e.g. clip to 0..255 and round), or save one channel"
+        )
     image = volume_to_sitk(volume)
     path.parent.mkdir(parents=True, exist_ok=True)
     use_compression = compress and fmt in ("nrrd", "metaimage") or path.name.lower().endswith(".gz")

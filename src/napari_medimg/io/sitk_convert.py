@@ -58,6 +58,7 @@ def volume_from_sitk(image: sitk.Image, metadata: dict[str, Any] | None = None) 
     direction = np.asarray(image.GetDirection()).reshape(dim, dim)
     if dim == 4:
         meta.setdefault("time_spacing", float(spacing[3]))
+        meta.setdefault("time_origin", float(origin[3]))
     elif dim not in (2, 3):
         raise ImageReadError(f"{dim}D images are not supported; expected 2D, 3D or 4D")
     direction = direction[:spatial, :spatial]
@@ -104,7 +105,7 @@ def volume_to_sitk(volume: Volume) -> sitk.Image:
     direction = np.asarray(volume.direction)[::-1, ::-1]
     if leading:
         spacing.append(float(volume.metadata.get("time_spacing", 1.0)))
-        origin.append(0.0)
+        origin.append(float(volume.metadata.get("time_origin", 0.0)))
         full = np.eye(n + 1)
         full[:n, :n] = direction
         direction = full
