@@ -373,3 +373,33 @@ def test_keypoints_become_a_points_layer_on_the_image(make_napari_viewer, qtbot)
     # each point sits on its keypoint's pixel of the image
     rows = points.features[["row", "col"]].to_numpy()
     np.testing.assert_allclose([image.world_to_data(p) for p in points.data[:5]], rows[:5], atol=1e-6)
+
+
+def test_preview_of_an_oblique_series_sits_on_its_slice(make_napari_viewer, qtbot, shared_data):
+    from napari_medimg._qt.operation_widget import make_operation_widget
+
+    viewer = make_napari_viewer()
+    (image,) = viewer.open(shared_data / "dicom/ct_head_gantry_tilt_ge/dicom", plugin=PLUGIN)  # 18.5 degrees
+    widget = make_operation_widget(viewer, "gaussian")
+    widget.input_layer.value = image
+    viewer.dims.set_point(0, image.data_to_world([10, 0, 0])[0])
+    widget.preview.value = True
+    worker = widget.update_preview(start_thread=False)
+    with qtbot.waitSignal(worker.finished, timeout=60_000):
+        worker.start()
+    preview = viewer.layers["gaussian (preview)"]
+    np.testing.assert_allclose(preview.data_to_world([0, 0, 0]), image.data_to_world([10, 0, 0]), atol=1e-6)
+
+
+def test_snapshot_follows_a_layer_moved_with_its_affine(make_napari_viewer):
+    from napari_medimg._napari.layers import layer_snapshot
+    from napari_medimg.operations import run_operation
+
+    viewer = make_napari_viewer()
+    viewer.open_sample(PLUGIN, "brain_mr")
+    image = viewer.layers[0]
+    moved = np.eye(4)
+    moved[:3, 3] = (5.0, 10.0, 20.0)
+    image.affine = moved  # what napari's transform mode edits
+    result = run_operation("gaussian", layer_snapshot(image), sigma=1.0)
+    np.testing.assert_allclose(result.index_to_world([0, 0, 0]), image.data_to_world([0, 0, 0]), atol=1e-9)

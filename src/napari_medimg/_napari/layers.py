@@ -129,6 +129,30 @@ def _layer_affine(meta: dict[str, Any], ndim: int) -> np.ndarray:
     return matrix
 
 
+def _layer_geometry(
+    meta: dict[str, Any], ndim: int, spatial: int, medimg: dict[str, Any]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Spacing, origin and direction of a layer's spatial axes from its full transform.
+
+    The transform (scale, translate, rotate, shear and affine, as napari composes them)
+    says where the layer is shown; where it is axis-aligned, the true oblique direction
+    kept in ``medimg["direction"]`` is restored.
+    """
+    matrix = _layer_affine(meta, ndim)
+    linear = matrix[ndim - spatial : ndim, ndim - spatial : ndim]
+    spacing = np.linalg.norm(linear, axis=0)
+    if np.any(spacing <= 0):
+        raise ValueError(f"the layer's scale {meta.get('scale')} has a zero entry")
+    direction = linear / spacing
+    origin = matrix[ndim - spatial : ndim, ndim]
+    stored = medimg.get("direction")
+    if stored is not None and np.allclose(direction, np.eye(spatial), atol=1e-6):
+        stored = np.asarray(stored, dtype=np.float64)
+        if stored.shape == (spatial, spatial):
+            direction = stored
+    return spacing, origin, direction
+
+
 def layer_to_volume(
     data: Any, meta: dict[str, Any], *, labels: bool = False, source: dict[str, Any] | None = None
 ) -> Volume:
@@ -166,18 +190,7 @@ def layer_to_volume(
     spatial = int(medimg.get("spatial_ndim", min(ndim, 3)))
     if spatial > ndim:
         spatial = ndim
-    matrix = _layer_affine(meta, ndim)
-    linear = matrix[ndim - spatial : ndim, ndim - spatial : ndim]
-    spacing = np.linalg.norm(linear, axis=0)
-    if np.any(spacing <= 0):
-        raise ValueError(f"the layer's scale {meta.get('scale')} has a zero entry; cannot write it")
-    direction = linear / spacing
-    origin = matrix[ndim - spatial : ndim, ndim]
-    stored = medimg.get("direction")
-    if stored is not None and np.allclose(direction, np.eye(spatial), atol=1e-6):
-        stored = np.asarray(stored, dtype=np.float64)
-        if stored.shape == (spatial, spatial):
-            direction = stored
+    spacing, origin, direction = _layer_geometry(meta, ndim, spatial, medimg)
     if labels:
         array = as_labels(array)
     keep = {
@@ -203,11 +216,14 @@ def layer_snapshot(layer: Any) -> Volume:
     rgb = bool(getattr(layer, "rgb", False))
     ndim = array.ndim - (1 if rgb else 0)
     spatial = min(int(medimg.get("spatial_ndim", min(ndim, 3))), ndim)
-    scale = np.asarray(layer.scale, dtype=float)[ndim - spatial :]
-    translate = np.asarray(layer.translate, dtype=float)[ndim - spatial :]
-    direction = np.asarray(medimg.get("direction", np.eye(spatial)), dtype=float)
-    if direction.shape != (spatial, spatial):
-        direction = np.eye(spatial)
+    transform = {
+        "scale": layer.scale,
+        "translate": layer.translate,
+        "rotate": layer.rotate,
+        "shear": layer.shear,
+        "affine": layer.affine.affine_matrix,
+    }
+    spacing, origin, direction = _layer_geometry(transform, ndim, spatial, medimg)
     medimg.setdefault("reorientation", {"order": list(range(spatial)), "flips": [False] * spatial})
     medimg["kind"] = "labels" if layer._type_string == "labels" else "image"
-    return Volume(array, tuple(scale), tuple(translate), direction, medimg, rgb=rgb)
+    return Volume(array, tuple(spacing), tuple(origin), direction, medimg, rgb=rgb)

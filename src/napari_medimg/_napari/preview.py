@@ -48,6 +48,9 @@ def preview_slab(layer: Any, world_point: Sequence[float], halo: int = PREVIEW_H
     start, stop = max(0, z - halo), min(array.shape[0], z + halo + 1)
     origin = volume.index_to_world([start, 0, 0])
     slab = Volume(array[start:stop], volume.spacing, tuple(origin), volume.direction, dict(volume.metadata), rgb=volume.rgb)
+    # napari shows an oblique layer on its own voxel grid: the slab's first slice is
+    # drawn at origin + spacing * start there, not at its true oblique position
+    slab.metadata["display_origin"] = tuple(np.asarray(volume.origin) + np.asarray(volume.spacing) * [start, 0, 0])
     slab.metadata["preview_z"] = z
     slab.metadata["leading_index"] = [int(i) for i in index[:lead]]
     return slab, z - start
@@ -56,12 +59,16 @@ def preview_slab(layer: Any, world_point: Sequence[float], halo: int = PREVIEW_H
 def preview_layer_data(result: Volume, keep: int, kind: str, name: str) -> tuple[Any, dict[str, Any], str]:
     """Layer data for the previewed slice of ``result`` (one slice at its true depth)."""
     if keep >= 0:
-        origin = result.index_to_world([keep, 0, 0])
+        display = result.metadata.get("display_origin")
+        if display is not None:
+            origin = np.asarray(display) + np.asarray(result.spacing) * [keep, 0, 0]
+        else:
+            origin = result.index_to_world([keep, 0, 0])
         lead = result.metadata.get("leading_index", [])
         array = result.array[keep : keep + 1]
         for _ in lead:
             array = array[np.newaxis]
-        shown = Volume(array, result.spacing, tuple(origin), result.direction, dict(result.metadata), rgb=result.rgb)
+        shown = Volume(array, result.spacing, tuple(origin), np.eye(3), dict(result.metadata), rgb=result.rgb)
     else:
         shown = result
     extra: dict[str, Any] = {"name": name}

@@ -215,6 +215,7 @@ class ScribbleClassifierWidget(Container):
             keep = -1
         else:
             volume = Volume(labels[np.newaxis], image.spacing, tuple(image.index_to_world([z, 0, 0])), image.direction, dict(image.metadata))
+            volume.metadata["display_origin"] = tuple(np.asarray(image.origin) + np.asarray(image.spacing) * [z, 0, 0])
             keep = 0
         data, kwargs, layer_type = preview_layer_data(volume, keep, "labels", PREVIEW_NAME)
         if PREVIEW_NAME in self.viewer.layers:
