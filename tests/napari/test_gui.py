@@ -403,3 +403,23 @@ def test_snapshot_follows_a_layer_moved_with_its_affine(make_napari_viewer):
     image.affine = moved  # what napari's transform mode edits
     result = run_operation("gaussian", layer_snapshot(image), sigma=1.0)
     np.testing.assert_allclose(result.index_to_world([0, 0, 0]), image.data_to_world([0, 0, 0]), atol=1e-9)
+
+
+def test_preview_with_a_second_input_uses_the_same_slab(make_napari_viewer, qtbot):
+    from napari_medimg._qt.operation_widget import make_operation_widget
+
+    viewer = make_napari_viewer()
+    viewer.open_sample(PLUGIN, "brain_mr")
+    image, tumour = viewer.layers[0], viewer.layers[1]
+    widget = make_operation_widget(viewer, "n4_bias_correction_masked")
+    widget.input_layer.value = image
+    widget.parameter_widgets["mask"].value = tumour
+    widget.parameter_widgets["iterations"].value = 5
+    widget.parameter_widgets["levels"].value = 1
+    z = int(np.argmax((np.asarray(tumour.data) > 0).sum(axis=(1, 2))))
+    viewer.dims.set_point(0, image.data_to_world([z, 0, 0])[0])
+    widget.preview.value = True
+    worker = widget.update_preview(start_thread=False)
+    with qtbot.waitSignal(worker.finished, timeout=60_000):
+        worker.start()
+    assert "n4_bias_correction_masked (preview)" in viewer.layers

@@ -10,7 +10,7 @@ from ..volume import Volume
 from .display import image_display_kwargs
 from .layers import layer_snapshot, volume_to_layer_data
 
-__all__ = ["PREVIEW_LAYER_SUFFIX", "preview_slab", "preview_layer_data", "PREVIEW_HALO"]
+__all__ = ["PREVIEW_LAYER_SUFFIX", "preview_slab", "preview_layer_data", "slab_of", "PREVIEW_HALO"]
 
 PREVIEW_LAYER_SUFFIX = "(preview)"
 # Slices on each side of the previewed one: enough for kernels up to 17 slices across.
@@ -80,3 +80,21 @@ def preview_layer_data(result: Volume, keep: int, kind: str, name: str) -> tuple
     if lead:
         kwargs["translate"] = tuple(float(i) for i in result.metadata["leading_index"]) + tuple(kwargs["translate"][lead:])
     return data, kwargs, layer_type
+
+
+def slab_of(other: Volume, slab: Volume, keep: int) -> Volume:
+    """The part of ``other`` (a second input on the full input's grid) under ``slab``.
+
+    Volumes on another grid, and 2D previews (``keep`` < 0), are returned unchanged.
+    """
+    if keep < 0 or "preview_z" not in slab.metadata:
+        return other
+    start = int(slab.metadata["preview_z"]) - keep
+    stop = start + slab.spatial_shape[0]
+    array = other.array
+    for index in slab.metadata.get("leading_index", [])[: len(other.leading_shape)]:
+        array = array[int(np.clip(index, 0, array.shape[0] - 1))]
+    if other.spatial_ndim != 3 or array.shape[1:3] != slab.spatial_shape[1:] or array.shape[0] < stop:
+        return other
+    origin = other.index_to_world([start, 0, 0])
+    return Volume(array[start:stop], other.spacing, tuple(origin), other.direction, dict(other.metadata), rgb=other.rgb)

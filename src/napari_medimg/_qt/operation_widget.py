@@ -20,8 +20,9 @@ from qtpy.QtCore import QTimer
 from ..operations import OPERATIONS, Operation, get_operation
 from ..progress import OperationCancelled
 from .._napari.display import image_display_kwargs
-from .._napari.layers import layer_snapshot, volume_to_layer_data
-from .._napari.preview import PREVIEW_LAYER_SUFFIX, preview_slab, preview_layer_data
+from .._napari.layers import MEDIMG_KEY, layer_snapshot, volume_to_layer_data
+from .._napari.preview import PREVIEW_LAYER_SUFFIX, preview_layer_data, preview_slab, slab_of
+from ..volume import Volume
 
 __all__ = ["OperationWidget", "make_operation_widget"]
 
@@ -150,6 +151,8 @@ class OperationWidget(Container):
             values = self.values()
         except ValueError:
             return None
+        # second inputs on the input's grid (markers, masks, scribbles) are cut to the same slab
+        values = {name: slab_of(value, volume, keep) if isinstance(value, Volume) else value for name, value in values.items()}
         worker = create_worker(self.operation.run, volume, values, _start_thread=False, _ignore_errors=True)
         worker.returned.connect(lambda result: self._show_preview(result, keep))
         worker.errored.connect(lambda exc: self._remove_preview())
@@ -185,12 +188,29 @@ class OperationWidget(Container):
         for name, widget in self.parameter_widgets.items():
             value = widget.value
             kind = self.operation.parameter(name).layer_kind
+            if kind not in (None, "points") and snapshot is None and self.input_layer.value is not None:
+                snapshot = layer_snapshot(self.input_layer.value)
             if kind == "points":
                 value = self._points_in_volume_world(value, snapshot)
-            elif kind is not None:
-                value = layer_snapshot(value) if value is not None else None
+            elif kind is not None and value is not None:
+                value = self._second_input(value, snapshot)
             values[name] = value
         return values
+
+    def _second_input(self, layer: Any, snapshot: Any) -> Any:
+        """Snapshot of a second-input layer; one drawn on the input's grid with napari's
+        "new labels" button (no geometry of its own) takes the input's true direction."""
+        import dataclasses
+
+        other = layer_snapshot(layer)
+        if snapshot is None or (layer.metadata or {}).get(MEDIMG_KEY):
+            return other
+        same_grid = (
+            other.spatial_shape == snapshot.spatial_shape
+            and np.allclose(other.spacing, snapshot.spacing)
+            and np.allclose(other.origin, snapshot.origin)
+        )
+        return dataclasses.replace(other, direction=snapshot.direction) if same_grid else other
 
     def _points_in_volume_world(self, points_layer: Any, snapshot: Any) -> Any:
         import numpy as np

@@ -68,6 +68,11 @@ def _markers_from(markers, shape) -> np.ndarray:
         if labels.max(initial=0) == 0:
             raise ValueError("the marker label image is empty: draw at least one seed label")
         return labels
+    if markers.ndim != 2 or markers.shape[1] != len(shape):
+        raise ValueError(
+            f"markers of shape {markers.shape} are neither a label image of the image's shape "
+            f"{tuple(shape)} nor a list of (N, {len(shape)}) seed indices; put the markers on the image's grid"
+        )
     index = seed_indices(markers, shape)
     labels = np.zeros(shape, np.int64)
     labels[tuple(index.T)] = np.arange(1, len(index) + 1)
