@@ -33,9 +33,10 @@ from magicgui.widgets import (
     PushButton,
     Select,
     SpinBox,
-    TextEdit,
     create_widget,
 )
+
+from ._common import load_model_file, report_save, save_model_file, confusion_text, counts_text, read_only_text, run_in_worker, side_by_side
 
 __all__ = [
     "ObjectClassifierWidget",
@@ -293,21 +294,6 @@ class ObjectClasses:
     scores: Any = None
 
 
-def _confusion_text(confusion: np.ndarray, classes: Sequence[Any]) -> str:
-    names = [str(c) for c in classes]
-    width = max(6, *(len(n) + 2 for n in names), *(len(str(int(v))) + 2 for v in confusion.ravel()))
-    lines = ["confusion (rows: tagged class, columns: predicted; out-of-fold)"]
-    lines.append(" " * width + "".join(n.rjust(width) for n in names))
-    for name, row in zip(names, confusion):
-        lines.append(name.rjust(width) + "".join(str(int(v)).rjust(width) for v in row))
-    return "\n".join(lines)
-
-
-def _counts_text(values: np.ndarray, what: str) -> str:
-    classes, counts = np.unique(values, return_counts=True)
-    return f"{what}: " + ", ".join(f"{c}: {n}" for c, n in zip(classes, counts))
-
-
 def classify_objects(
     labels: np.ndarray,
     features: Any,
@@ -372,8 +358,8 @@ def classify_objects(
             f"CV on the tagged objects ({s.folds} folds): accuracy {s.accuracy:.3f} ± {s.accuracy_std:.3f}, "
             f"balanced accuracy {s.balanced_accuracy:.3f} ± {s.balanced_accuracy_std:.3f}"
         )
-        lines.append(_confusion_text(s.confusion, s.classes))
-    lines.append(_counts_text(values, "objects per class"))
+        lines.append(confusion_text(s.confusion, s.classes))
+    lines.append(counts_text(values, "objects per class"))
     metadata = {
         "task": "classify",
         "kind": kind,
@@ -412,7 +398,7 @@ def cluster_objects(
     if result.probabilities is not None:
         probability = result.probabilities[np.arange(len(values)), values - 1].astype(np.float64)
     image = class_image(labels, index, values)
-    summary = f"{method}, {n_clusters} clusters on {len(columns)} feature(s)\n" + _counts_text(
+    summary = f"{method}, {n_clusters} clusters on {len(columns)} feature(s)\n" + counts_text(
         values, "objects per cluster"
     )
     metadata = {
@@ -454,7 +440,7 @@ def apply_model(model: Any, metadata: dict, labels: np.ndarray, features: Any) -
     what = metadata.get("kind", metadata.get("method", ""))
     summary = (
         f"loaded {metadata.get('task', 'classify')} model ({what}) on {len(columns)} feature(s)\n"
-        + _counts_text(values, "objects per class")
+        + counts_text(values, "objects per class")
     )
     return ObjectClasses(column, index, values, probability, image, summary, model, dict(metadata))
 
@@ -545,63 +531,6 @@ def write_column(
     layer.features = features
 
 
-def _run_in_worker(
-    function: Callable[..., Any],
-    *args: Any,
-    on_result: Callable[[Any], None],
-    title: str,
-    busy: list[Any],
-    status: Any = None,
-    **kwargs: Any,
-) -> Any:
-    """An unstarted worker running ``function``; errors become notifications; ``busy`` widgets disabled."""
-    from napari.qt.threading import create_worker
-    from napari.utils.notifications import show_error
-
-    worker = create_worker(function, *args, _start_thread=False, _ignore_errors=True, **kwargs)
-
-    def failed(exc: BaseException) -> None:
-        show_error(f"{title} failed: {exc}")
-        if status is not None:
-            status.value = f"{title} failed: {exc}"
-
-    def finished() -> None:
-        for widget in busy:
-            if isinstance(widget, ProgressBar):
-                widget.max = 1
-                widget.visible = False
-            else:
-                widget.enabled = True
-
-    worker.returned.connect(on_result)
-    worker.errored.connect(failed)
-    worker.finished.connect(finished)
-    for widget in busy:
-        if isinstance(widget, ProgressBar):
-            widget.max = 0  # busy indicator: the library calls report no progress
-            widget.visible = True
-        else:
-            widget.enabled = False
-    return worker
-
-
-def read_only_text(label: str, *, height: int = 120) -> TextEdit:
-    """A read-only, unwrapped, fixed-width text box for reports (tables line up)."""
-    from qtpy.QtGui import QFontDatabase
-    from qtpy.QtWidgets import QTextEdit
-
-    box = TextEdit(value="", label=label)
-    box.native.setReadOnly(True)
-    box.native.setMinimumHeight(height)
-    box.native.setLineWrapMode(QTextEdit.LineWrapMode.NoWrap)
-    box.native.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
-    return box
-
-
-def _row(*widgets: Any) -> Container:
-    return Container(widgets=list(widgets), layout="horizontal", labels=False)
-
-
 # ============================================================================ widget
 class ObjectClassifierWidget(Container):
     """Tag objects, train a classifier that predicts the others, or cluster them.
@@ -662,7 +591,7 @@ class ObjectClassifierWidget(Container):
                 self.feature_columns,
                 self.use_selection_button,
                 self.class_value,
-                _row(self.tag_button, self.clear_button, self.clear_all_button),
+                side_by_side(self.tag_button, self.clear_button, self.clear_all_button),
                 self.click_to_tag,
                 self.tag_status,
                 self.model_kind,
@@ -802,7 +731,7 @@ class ObjectClassifierWidget(Container):
             return
         tags = features.loc[features["index"] != 0, TAG_COLUMN].to_numpy()
         tags = tags[~_is_untagged(tags)]
-        self.tag_status.value = _counts_text(tags, "tags") if len(tags) else "no tags yet"
+        self.tag_status.value = counts_text(tags, "tags") if len(tags) else "no tags yet"
 
     # ---------------------------------------------------------------- running
     def _snapshot(self, title: str) -> tuple[Any, np.ndarray, Any] | None:
@@ -853,7 +782,7 @@ class ObjectClassifierWidget(Container):
 
     def _start(self, function: Callable[..., Any], *args: Any, on_result: Callable[[Any], None], title: str,
                start_thread: bool, **kwargs: Any) -> Any:
-        worker = _run_in_worker(function, *args, on_result=on_result, title=title, busy=self._buttons(),
+        worker = run_in_worker(function, *args, on_result=on_result, title=title, busy=self._buttons(),
                                 status=self.results, **kwargs)
         self.worker = worker
         if start_thread:
@@ -896,24 +825,12 @@ class ObjectClassifierWidget(Container):
 
     # ------------------------------------------------------------------ models
     def _save_clicked(self) -> None:
-        from napari.utils.notifications import show_error, show_info
-
-        try:
-            path = self.save_model(self.save_path.value)
-        except Exception as exc:  # noqa: BLE001 - shown to the user
-            show_error(f"Save model failed: {exc}")
-            return
-        show_info(f"model saved to {path}")
+        report_save(self.save_model, self.save_path.value)
 
     def save_model(self, path: Any) -> Any:
         """Save the last trained classifier / clustering with its feature names (skops)."""
-        from ..analysis.model_io import save_model
-
-        if self.model is None:
-            raise ValueError("train a classifier or run a clustering first")
-        if str(path) in ("", "."):
-            raise ValueError("choose a file to save the model to")
-        return save_model(self.model, path, metadata=self.model_metadata)
+        missing = "train a classifier or run a clustering first"
+        return save_model_file(self.model, self.model_metadata, path, missing=missing)
 
     def _load_clicked(self) -> None:
         self.load_and_predict(self.load_path.value)
@@ -922,13 +839,10 @@ class ObjectClassifierWidget(Container):
         """Load a saved model (safely) and predict the objects of the chosen layer; returns the worker."""
         from napari.utils.notifications import show_error
 
-        from ..analysis.model_io import load_model
-
-        try:
-            model, metadata = load_model(path, with_metadata=True)
-        except Exception as exc:  # noqa: BLE001 - unreadable / unsafe files are reported
-            show_error(f"Load model failed: {exc}")
+        loaded = load_model_file(path)
+        if loaded is None:
             return None
+        model, metadata = loaded
         layer = self._layer
         if layer is None:
             show_error("Load model: choose a labels layer")

@@ -38,6 +38,8 @@ from magicgui.widgets import (
     create_widget,
 )
 
+from ._common import load_model_file, report_save, save_model_file, confusion_text, counts_text, plain, read_only_text, run_in_worker, side_by_side
+
 __all__ = [
     "ImageClassifierWidget",
     "ImageClassification",
@@ -82,11 +84,6 @@ def image_stack(layer: Any) -> np.ndarray:
     return data
 
 
-def _plain(value: Any) -> Any:
-    """A numpy scalar as the Python value (JSON-friendly metadata)."""
-    return value.item() if isinstance(value, np.generic) else value
-
-
 def _read_map(layer: Any, key: str) -> dict[int, Any]:
     """``layer.metadata[key]`` as ``{int index: value}`` (keys may come back as strings from JSON)."""
     if layer is None:
@@ -122,7 +119,7 @@ def tagged_arrays(tags: Mapping[int, Any], n_images: int) -> tuple[np.ndarray, n
             f"{len(index)} tagged image(s))"
         )
     if counts.min() < 2:
-        few = [_plain(c) for c, n in zip(classes, counts) if n < 2]
+        few = [plain(c) for c, n in zip(classes, counts) if n < 2]
         raise ValueError(f"tag at least two images of every class (class(es) {few} have one)")
     return index, y
 
@@ -154,25 +151,8 @@ class ImageClassification:
     metadata: dict
 
 
-def _confusion_text(confusion: np.ndarray, classes: Sequence[Any]) -> str:
-    names = [str(_plain(c)) for c in classes]
-    width = max(6, *(len(n) + 2 for n in names), *(len(str(int(v))) + 2 for v in confusion.ravel()))
-    lines = ["confusion (rows: tagged class, columns: predicted; out-of-fold)"]
-    lines.append(" " * width + "".join(n.rjust(width) for n in names))
-    for name, row in zip(names, confusion):
-        lines.append(name.rjust(width) + "".join(str(int(v)).rjust(width) for v in row))
-    return "\n".join(lines)
-
-
-def _counts_text(values: np.ndarray, what: str) -> str:
-    if len(values) == 0:
-        return f"{what}: none"
-    classes, counts = np.unique(values, return_counts=True)
-    return f"{what}: " + ", ".join(f"{_plain(c)}: {n}" for c, n in zip(classes, counts))
-
-
 def _params_text(params: Mapping[str, Any]) -> str:
-    return ", ".join(f"{k}={_plain(v)}" for k, v in params.items()) or "default parameters"
+    return ", ".join(f"{k}={plain(v)}" for k, v in params.items()) or "default parameters"
 
 
 def train_image_classifier(
@@ -237,7 +217,7 @@ def train_image_classifier(
     lines = [
         f"{kind} ({_params_text(params)}) on {X.shape[1]} descriptors of "
         f"{images.shape[1]} x {images.shape[2]} images",
-        f"{len(index)} tagged, {int(untagged.sum())} predicted; " + _counts_text(y, "tags"),
+        f"{len(index)} tagged, {int(untagged.sum())} predicted; " + counts_text(y, "tags"),
     ]
     best = classifier.cv_scores.get("best_score")
     if best is not None and np.isfinite(best) and len(classifier.cv_scores.get("grid") or ()) > 1:
@@ -247,14 +227,14 @@ def train_image_classifier(
         f"{scores.accuracy_std:.3f}, balanced accuracy {scores.balanced_accuracy:.3f} ± "
         f"{scores.balanced_accuracy_std:.3f}"
     )
-    lines.append(_confusion_text(scores.confusion, scores.classes))
+    lines.append(confusion_text(scores.confusion, scores.classes))
     lines.append(f"tagged images the final model disagrees with: {disagree}")
-    lines.append(_counts_text(predictions[untagged], "untagged images predicted"))
+    lines.append(counts_text(predictions[untagged], "untagged images predicted"))
     metadata = {
         "task": "image_classify",
         "kind": kind,
-        "params": {k: _plain(v) for k, v in params.items()},
-        "classes": [_plain(c) for c in np.unique(y)],
+        "params": {k: plain(v) for k, v in params.items()},
+        "classes": [plain(c) for c in np.unique(y)],
         "image_shape": [int(s) for s in images.shape[1:]],
         "n_tagged": int(len(index)),
         "cv_accuracy": float(scores.accuracy),
@@ -283,7 +263,7 @@ def predict_images(classifier: Any, metadata: Mapping[str, Any], images: np.ndar
         f"({_params_text(metadata.get('params') or classifier.cv_scores.get('params') or {})}), "
         f"trained on {metadata.get('n_tagged', '?')} images of "
         f"{' x '.join(map(str, classifier.image_shape))}",
-        _counts_text(predictions, f"{len(images)} images predicted"),
+        counts_text(predictions, f"{len(images)} images predicted"),
     ]
     if "cv_accuracy" in metadata:
         lines.insert(1, f"CV when trained: accuracy {metadata['cv_accuracy']:.3f}, balanced accuracy "
@@ -292,10 +272,6 @@ def predict_images(classifier: Any, metadata: Mapping[str, Any], images: np.ndar
 
 
 # ============================================================================ widget
-def _row(*widgets: Any) -> Container:
-    return Container(widgets=list(widgets), layout="horizontal", labels=False)
-
-
 class ImageClassifierWidget(Container):
     """Tag whole images of a stack, train a classifier, predict the others.
 
@@ -310,7 +286,6 @@ class ImageClassifierWidget(Container):
         from qtpy.QtWidgets import QAbstractItemView, QTableWidget
 
         from ..analysis.classify import CLASSIFIERS
-        from .classify_widget import read_only_text
 
         super().__init__(labels=True)
         self.viewer = napari_viewer
@@ -347,12 +322,12 @@ class ImageClassifierWidget(Container):
             [
                 self.image_layer,
                 self.class_value,
-                _row(self.tag_button, self.untag_button, self.clear_button),
+                side_by_side(self.tag_button, self.untag_button, self.clear_button),
                 self.tag_status,
                 self.view_status,
                 self.model_kind,
                 self.cv_folds,
-                _row(self.train_button, self.cancel_button),
+                side_by_side(self.train_button, self.cancel_button),
                 self.progress_bar,
                 self.results,
                 self.save_path,
@@ -421,7 +396,7 @@ class ImageClassifierWidget(Container):
     def _write(self, layer: Any, key: str, values: Mapping[int, Any]) -> None:
         # a new dict: napari's metadata setter clears the old one before updating
         metadata = dict(layer.metadata or {})
-        metadata[key] = {int(k): _plain(v) for k, v in sorted(values.items())}
+        metadata[key] = {int(k): plain(v) for k, v in sorted(values.items())}
         layer.metadata = metadata
 
     # ---------------------------------------------------------------- tagging
@@ -445,7 +420,7 @@ class ImageClassifierWidget(Container):
             if value is None:
                 tags.pop(i, None)
             else:
-                tags[i] = _plain(value)
+                tags[i] = plain(value)
         self._write(layer, TAGS_METADATA_KEY, tags)
 
     def untag(self, indices: int | Iterable[int]) -> None:
@@ -515,7 +490,7 @@ class ImageClassifierWidget(Container):
     def _refresh(self, *_: Any) -> None:
         tags = self.tags
         if tags:
-            self.tag_status.value = _counts_text(np.array(list(tags.values())), f"{len(tags)} tagged")
+            self.tag_status.value = counts_text(np.array(list(tags.values())), f"{len(tags)} tagged")
         else:
             self.tag_status.value = "no tags yet"
         self._fill_table(tags, self.predictions)
@@ -563,42 +538,11 @@ class ImageClassifierWidget(Container):
 
     def _start(self, function: Callable[..., Any], *args: Any, on_result: Callable[[Any], None], title: str,
                start_thread: bool, **kwargs: Any) -> Any:
-        from napari.qt.threading import create_worker
-        from napari.utils.notifications import show_error, show_info
-
-        from ..progress import OperationCancelled
-
         self._cancel.clear()
-        worker = create_worker(function, *args, _start_thread=False, _ignore_errors=True,
-                               cancel=self._cancel.is_set, **kwargs)
-        busy = self._buttons()
-
-        def failed(exc: BaseException) -> None:
-            if isinstance(exc, OperationCancelled):
-                show_info(f"{title} cancelled")
-                self.results.value = f"{title} cancelled"
-            else:
-                show_error(f"{title} failed: {exc}")
-                self.results.value = f"{title} failed: {exc}"
-
-        def finished() -> None:
-            for widget in busy:
-                if isinstance(widget, ProgressBar):
-                    widget.max = 1
-                    widget.visible = False
-                else:
-                    widget.enabled = True
-            self.cancel_button.enabled = False
-
-        worker.returned.connect(on_result)
-        worker.errored.connect(failed)
-        worker.finished.connect(finished)
-        for widget in busy:
-            if isinstance(widget, ProgressBar):
-                widget.max = 0  # busy indicator
-                widget.visible = True
-            else:
-                widget.enabled = False
+        worker = run_in_worker(
+            function, *args, on_result=on_result, title=title, busy=self._buttons(), status=self.results,
+            on_finished=lambda: setattr(self.cancel_button, "enabled", False), cancel=self._cancel.is_set, **kwargs,
+        )
         self.cancel_button.enabled = True
         self.worker = worker
         if start_thread:
@@ -645,24 +589,11 @@ class ImageClassifierWidget(Container):
 
     # ------------------------------------------------------------------ models
     def _save_clicked(self) -> None:
-        from napari.utils.notifications import show_error, show_info
-
-        try:
-            path = self.save_model(self.save_path.value)
-        except Exception as exc:  # noqa: BLE001 - shown to the user
-            show_error(f"Save model failed: {exc}")
-            return
-        show_info(f"model saved to {path}")
+        report_save(self.save_model, self.save_path.value)
 
     def save_model(self, path: Any) -> Any:
         """Save the last trained (or loaded) image classifier (safe skops format); returns the path."""
-        from ..analysis.model_io import save_model
-
-        if self.classifier is None:
-            raise ValueError("train an image classifier (or load one) first")
-        if str(path) in ("", "."):
-            raise ValueError("choose a file to save the model to")
-        return save_model(self.classifier, path, metadata=self.model_metadata)
+        return save_model_file(self.classifier, self.model_metadata, path, missing="train an image classifier (or load one) first")
 
     def _load_clicked(self) -> None:
         self.load_and_predict(self.load_path.value)
@@ -672,13 +603,11 @@ class ImageClassifierWidget(Container):
         from napari.utils.notifications import show_error
 
         from ..analysis.classify import ImageClassifier
-        from ..analysis.model_io import load_model
 
-        try:
-            classifier, metadata = load_model(path, with_metadata=True)
-        except Exception as exc:  # noqa: BLE001 - unreadable / unsafe files are reported
-            show_error(f"Load model failed: {exc}")
+        loaded = load_model_file(path)
+        if loaded is None:
             return None
+        classifier, metadata = loaded
         layer = self._layer
         try:
             if not isinstance(classifier, ImageClassifier):

@@ -42,11 +42,10 @@ from .classify_widget import (
     FeatureColumnsPicker,
     _feature_table,
     _is_untagged,
-    _run_in_worker,
     class_columns,
-    read_only_text,
     object_rows,
 )
+from ._common import read_only_text, run_in_worker
 from .features_table import _NumberItem
 
 __all__ = ["FeatureSelectionWidget", "FeatureSelectionReport", "select_features", "TABLE_COLUMNS"]
@@ -337,7 +336,7 @@ class FeatureSelectionWidget(Container):
             show_error("Feature selection: tick at least one feature column")
             return None
         self.status.value = "selecting ..."
-        worker = _run_in_worker(
+        worker = run_in_worker(
             select_features, layer.features.copy(), columns, self.target.value,
             variance_threshold=float(self.variance_threshold.value),
             correlation_threshold=float(self.correlation_threshold.value),

@@ -125,7 +125,7 @@ def histogram(
 
 def _triangle_from_histogram(hist: np.ndarray, bin_centers: np.ndarray) -> float:
     """scikit-image's triangle algorithm, on a given histogram."""
-    hist = hist.astype(np.float64)
+    hist = hist.astype(np.float64)  # nbins counts, not a volume
     nbins = len(hist)
     arg_peak_height = int(np.argmax(hist))
     peak_height = hist[arg_peak_height]
