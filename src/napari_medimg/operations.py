@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import inspect
+import math
 from typing import Any, Callable
 
 import numpy as np
@@ -81,7 +82,15 @@ class Parameter:
     def convert(self, value: Any) -> Any:
         """Check and convert a value (e.g. a command-line string) to this parameter's type.
 
-        A second input accepts a Volume, or a path that is read.
+        A second input accepts a Volume, or a path that is read. A float must be finite
+        (NaN and infinity are refused, also where no range is set) and inside
+        ``minimum`` / ``maximum``.
+
+        Raises
+        ------
+        ValueError
+            When the value does not convert, is not finite, is not one of ``choices``
+            or lies outside the range; the message names the parameter.
         """
         if self.layer_kind == "points":
             return _points_from(value, self.name)
@@ -101,16 +110,21 @@ class Parameter:
                 converted: Any = lowered in ("true", "1", "yes")
             else:
                 converted = self.type(value)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):  # int(float("inf")) overflows
             raise ValueError(
                 f"{self.name} must be {self.type.__name__}, got {value!r}"
             ) from None
         if self.choices is not None and converted not in self.choices:
             raise ValueError(f"{self.name} must be one of {', '.join(self.choices)}, got {converted!r}")
-        if self.minimum is not None and converted < self.minimum:
-            raise ValueError(f"{self.name} must be at least {self.minimum}{self.unit}, got {converted}")
-        if self.maximum is not None and converted > self.maximum:
-            raise ValueError(f"{self.name} must be at most {self.maximum}{self.unit}, got {converted}")
+        if self.type is float and not math.isfinite(converted):
+            # NaN compares False with everything, so it would slip through the range checks
+            # below; an infinite size, level or weight has no meaning for any operation.
+            raise ValueError(f"{self.name} must be a finite number, got {converted}")
+        unit = f" {self.unit}" if self.unit else ""
+        if self.minimum is not None and not converted >= self.minimum:
+            raise ValueError(f"{self.name} must be at least {self.minimum}{unit}, got {converted}")
+        if self.maximum is not None and not converted <= self.maximum:
+            raise ValueError(f"{self.name} must be at most {self.maximum}{unit}, got {converted}")
         return converted
 
 
@@ -195,6 +209,13 @@ class Operation:
             raise ValueError(f"{self.name} needs {', '.join(missing)}: give a {self.parameter(missing[0]).layer_kind} input")
         return resolved
 
+    def _checked_input(self, volume: Volume) -> Volume:
+        """``volume`` after the input check every operation shares (float16 becomes float32)."""
+        from .processing._validate import check_operation_input
+
+        array = check_operation_input(volume.array, self.name, self.input_kind)
+        return volume if array is volume.array else dataclasses.replace(volume, array=array)
+
     @staticmethod
     def _recordable(values: dict[str, Any]) -> dict[str, Any]:
         """Parameter values for the history: second inputs by their source name."""
@@ -231,7 +252,14 @@ class Operation:
         Returns
         -------
         Volume
+
+        Raises
+        ------
+        TypeError, ValueError
+            For an input no operation can use (complex or non-numeric values, no voxels)
+            and for bad parameter values; the message names the operation.
         """
+        volume = self._checked_input(volume)
         kwargs = self.resolve(values)
         function = self.load()
         if self.needs_spacing:

@@ -657,6 +657,11 @@ def detect_keypoints(
     if origin.shape != (ndim,):
         raise ValueError(f"origin must have {ndim} values, got {origin.tolist()}")
     planes = image[np.newaxis] if ndim == 2 else image
+    if method == "sift" and min(planes.shape[1:]) < 6:  # scikit-image's SIFT fails below that
+        raise ValueError(
+            f"SIFT needs slices of at least 6 x 6 pixels, got {planes.shape[1:]}: "
+            "use a larger image, or ORB (method='orb')"
+        )
     parts = []
     for z, plane in enumerate(planes):
         check_cancel(cancel)

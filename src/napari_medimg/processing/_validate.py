@@ -11,13 +11,15 @@ from typing import Sequence
 
 import numpy as np
 
-__all__ = ["check_image", "check_mask", "check_spacing"]
+__all__ = ["check_image", "check_mask", "check_spacing", "check_operation_input", "check_min_size"]
 
 
 def check_image(
     array: np.ndarray, name: str = "image", *, allow_nan: bool = False, nan_reason: str = ""
 ) -> np.ndarray:
-    """A numeric, non-empty array (bool becomes a uint8 view); no copy.
+    """A numeric, non-empty array (bool becomes a uint8 view); no copy except float16.
+
+    float16 becomes a float32 copy: scipy.ndimage and ITK have no half-float kernels.
 
     Parameters
     ----------
@@ -35,6 +37,8 @@ def check_image(
         array = array.view(np.uint8)
     if not (np.issubdtype(array.dtype, np.integer) or np.issubdtype(array.dtype, np.floating)):
         raise ValueError(f"{name} must have an integer or floating dtype, got {array.dtype}")
+    if array.dtype == np.float16:  # scipy.ndimage and ITK have no half-float kernels
+        array = array.astype(np.float32)
     if array.size == 0:
         raise ValueError(f"{name} is empty (shape {array.shape})")
     if not allow_nan and np.issubdtype(array.dtype, np.floating) and np.isnan(array.min()):
@@ -70,3 +74,78 @@ def check_spacing(spacing: Sequence[float] | None, ndim: int) -> tuple[float, ..
     if any(not math.isfinite(s) or s <= 0 for s in spacing):
         raise ValueError(f"spacing must be positive and finite, got {spacing}")
     return spacing
+
+
+def check_operation_input(array: np.ndarray, operation: str, kind: str = "image") -> np.ndarray:
+    """The input of a registered operation, checked before its function sees it.
+
+    One check for every operation of :mod:`napari_medimg.operations`, so that no
+    scipy, ITK or scikit-learn error about the array itself reaches the user.
+
+    Parameters
+    ----------
+    array : numpy.ndarray
+        The input array (any leading or colour axes included).
+    operation : str
+        The operation's name, used in messages.
+    kind : str
+        ``"image"`` or ``"labels"``, used in messages.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``array`` itself, or a float32 copy of a float16 array.
+
+    Raises
+    ------
+    TypeError
+        For complex, object, string or date arrays.
+    ValueError
+        For an array with no voxels (a zero-length axis).
+    """
+    array = np.asarray(array)
+    if np.issubdtype(array.dtype, np.complexfloating):
+        raise TypeError(
+            f"{operation}: the {kind} has complex values ({array.dtype}); take the magnitude "
+            "(numpy.abs) or the real part first"
+        )
+    if not (array.dtype == bool or np.issubdtype(array.dtype, np.integer) or np.issubdtype(array.dtype, np.floating)):
+        raise TypeError(
+            f"{operation}: the {kind} has dtype {array.dtype}; give integer, floating or boolean voxels"
+        )
+    if array.size == 0:
+        raise ValueError(
+            f"{operation}: the {kind} is empty (shape {tuple(array.shape)} has a zero-length axis); "
+            "check how it was read or cropped"
+        )
+    if array.dtype == np.float16:  # scipy.ndimage, ITK and scikit-learn have no half-float kernels
+        array = array.astype(np.float32)
+    return array
+
+
+def check_min_size(shape: Sequence[int], minimum: int, what: str, *, axes: Sequence[int] | None = None) -> None:
+    """Refuse an image with fewer than ``minimum`` voxels along any (chosen) axis.
+
+    Parameters
+    ----------
+    shape : sequence of int
+        The image shape.
+    minimum : int
+        Voxels needed along each axis.
+    what : str
+        The method that needs them, e.g. ``"N4 bias correction"``.
+    axes : sequence of int, optional
+        The axes to check (default: all).
+
+    Raises
+    ------
+    ValueError
+        Naming the shape, the axis and the minimum.
+    """
+    shape = tuple(int(n) for n in shape)
+    for axis in range(len(shape)) if axes is None else axes:
+        if shape[axis] < minimum:
+            raise ValueError(
+                f"{what} needs at least {minimum} voxels along every axis; this image has shape "
+                f"{shape} ({shape[axis]} along axis {axis}): use a larger image or region"
+            )

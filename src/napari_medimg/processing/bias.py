@@ -90,6 +90,11 @@ def n4_bias_correction(
     array = _check_array(array)
     if array.ndim not in (2, 3):
         raise ValueError(f"N4 needs a 2D or 3D image, got shape {array.shape}")
+    if min(array.shape) < 2:
+        raise ValueError(
+            f"N4 bias correction needs at least 2 voxels along every axis, got shape {array.shape}: "
+            "give a single slice as a 2D image, or a larger region"
+        )
     spacing = tuple(float(s) for s in spacing)
     if len(spacing) != array.ndim:
         raise ValueError(f"spacing {spacing} needs one entry per axis of shape {array.shape}")

@@ -451,6 +451,11 @@ def fast_marching(
     if (arrival_time is None) == (volume_ml is None):
         raise ValueError("give exactly one of arrival_time (mm) or volume_ml (mL) to stop the front")
     array, spacing, mask, index = _inputs(array, seeds, spacing, mask)
+    if min(array.shape) < 4:  # ITK's recursive gaussian gradient needs 4 voxels per axis
+        raise ValueError(
+            f"fast marching needs at least 4 voxels along every axis, got shape {array.shape}: "
+            "give a single slice as a 2D image, or a larger region"
+        )
     work = array.astype(np.float32, copy=False) if array.dtype != np.float64 else array
     nan = np.isnan(work) if np.issubdtype(work.dtype, np.floating) else None
     if nan is not None and nan.any():

@@ -292,6 +292,13 @@ def threshold_multi_otsu(
     array = check_image(array, allow_nan=True)
     mask = check_mask(mask, array.shape)
     counts, centers = histogram(array, mask=mask, nbins=nbins, max_integer_bins=nbins)
+    distinct = int(np.count_nonzero(counts))
+    if distinct < int(classes):
+        raise ValueError(
+            f"multi-level Otsu cannot split an image with {distinct} distinct value(s) "
+            f"(in {len(counts)} histogram bins) into {int(classes)} classes: use fewer classes, "
+            "or check that the image (or its mask) holds more than a constant or a binary mask"
+        )
     levels = threshold_multiotsu(classes=int(classes), hist=(counts, centers))
     labels = np.ones(array.shape, np.uint8)
     for level in levels:  # no int64 temporary as np.digitize would make
