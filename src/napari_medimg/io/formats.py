@@ -11,6 +11,7 @@ import SimpleITK as sitk
 from ..volume import Volume
 from .errors import ImageReadError, ImageWriteError
 from .sitk_convert import volume_from_sitk, volume_to_sitk
+from .validate import check_file, settle_geometry
 
 __all__ = [
     "VOLUME_EXTENSIONS",
@@ -104,13 +105,20 @@ def read_sitk_file(path: str | os.PathLike) -> Volume:
     Raises
     ------
     ImageReadError
-        When the file is missing, a pointer, or cannot be decoded.
+        When the file is missing, a pointer, damaged, hostile, too large for the memory,
+        or cannot be decoded; the message names the file, the problem and what to do.
+        The header is checked by :func:`napari_medimg.io.validate.check_file` before
+        SimpleITK sees the file.
     """
     path = Path(path)
     if not path.is_file():
         raise ImageReadError(f"{path} does not exist or is not a file")
     check_not_placeholder(path)
     fmt = format_of(path)
+    try:
+        facts = check_file(path, fmt)
+    except OSError as exc:
+        raise ImageReadError(f"{path} could not be opened: {exc.strerror or exc}; check its permissions") from None
     reader = sitk.ImageFileReader()
     reader.SetFileName(str(path))
     try:
@@ -120,9 +128,11 @@ def read_sitk_file(path: str | os.PathLike) -> Volume:
         detail = str(exc).strip().splitlines()
         detail = next((line for line in reversed(detail) if line.strip()), "")
         raise ImageReadError(
-            f"{path} could not be read as {fmt or 'an image'}: the file is corrupt, truncated "
-            f"or not in the format its name says ({detail[-200:]})"
+            f"{path}: its header passed the checks but SimpleITK could not decode it as {fmt} "
+            f"({detail[-200:]}). The file is probably damaged inside its voxel data, or uses a "
+            "variant of the format SimpleITK does not support; export it again (e.g. as .nii.gz)."
         ) from None
+    geometry_warnings = settle_geometry(path, image, facts)
     metadata = {"source_format": fmt, "source_name": path.name}
     for key in reader.GetMetaDataKeys():
         if key in _SAFE_HEADER_KEYS:
@@ -134,9 +144,14 @@ def read_sitk_file(path: str | os.PathLike) -> Volume:
         metadata["warnings"] = [
             "no_spacing: picture files carry no pixel spacing; 1 mm per pixel is assumed"
         ]
-    if fmt == "nifti":
-        metadata.setdefault("warnings", [])
-    return volume_from_sitk(image, metadata)
+    metadata.setdefault("warnings", [])
+    metadata["warnings"] += facts.warnings + geometry_warnings
+    try:
+        return volume_from_sitk(image, metadata)
+    except ImageReadError as exc:
+        raise ImageReadError(f"{path}: {exc}") from None
+    except ValueError as exc:  # the Volume refused the geometry
+        raise ImageReadError(f"{path}: its geometry is invalid ({exc}); export the image again") from None
 
 
 def _grey_if_colourless(image: sitk.Image) -> sitk.Image:
