@@ -118,8 +118,15 @@ def read(path: str | os.PathLike, **options: Any) -> Volume:
     )
 
 
-def write(volume: Volume, path: str | os.PathLike, *, compress: bool = True) -> Path:
-    """Write a :class:`Volume` with its geometry.
+def write(
+    volume: Volume,
+    path: str | os.PathLike,
+    *,
+    compress: bool = True,
+    overwrite: bool = True,
+    allow_geometry_loss: bool = False,
+) -> Path:
+    """Write a :class:`Volume` with its geometry, atomically.
 
     Parameters
     ----------
@@ -130,10 +137,24 @@ def write(volume: Volume, path: str | os.PathLike, *, compress: bool = True) -> 
         ``.tif`` for 2D images.
     compress : bool
         Compress voxel data where the format allows it.
+    overwrite : bool
+        Replace an existing file (the default, as napari's save dialog has already
+        asked); ``False`` refuses an existing file (the command line's default).
+    allow_geometry_loss : bool
+        Accept a format that stores the geometry less exactly (NIfTI: float32 spacing
+        and origin, orthonormal direction) instead of refusing.
 
     Returns
     -------
     Path
         The path written.
+
+    Raises
+    ------
+    ImageWriteError
+        When the file cannot be written completely; a previous file is left unchanged.
+        See :func:`napari_medimg.io.formats.write_sitk_file`.
     """
-    return write_sitk_file(volume, path, compress=compress)
+    return write_sitk_file(
+        volume, path, compress=compress, overwrite=overwrite, allow_geometry_loss=allow_geometry_loss
+    )

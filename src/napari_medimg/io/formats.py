@@ -167,8 +167,19 @@ def _grey_if_colourless(image: sitk.Image) -> sitk.Image:
     return image
 
 
-def write_sitk_file(volume: Volume, path: str | os.PathLike, *, compress: bool = True) -> Path:
-    """Write a Volume to NIfTI, NRRD, MetaImage or (2D only) PNG / TIFF.
+def write_sitk_file(
+    volume: Volume,
+    path: str | os.PathLike,
+    *,
+    compress: bool = True,
+    overwrite: bool = True,
+    allow_geometry_loss: bool = False,
+) -> Path:
+    """Write a Volume to NIfTI, NRRD, MetaImage or (2D only) PNG / TIFF, atomically.
+
+    The file is written beside its destination under a temporary name, checked (the
+    header reads back with the same geometry, the voxel data is complete) and only then
+    renamed over the destination: a failed or cut write never replaces a good file.
 
     Parameters
     ----------
@@ -179,6 +190,12 @@ def write_sitk_file(volume: Volume, path: str | os.PathLike, *, compress: bool =
     compress : bool
         Compress the voxel data where the format allows it (NRRD, MetaImage).
         ``.nii.gz`` is always compressed and ``.nii`` never.
+    overwrite : bool
+        Replace an existing file (and, for ``.mhd`` / ``.nhdr``, its data file);
+        otherwise an existing file is an error.
+    allow_geometry_loss : bool
+        Accept a format that cannot hold the geometry exactly (NIfTI: float32 spacing
+        and origin, orthonormal direction only) instead of refusing.
 
     Returns
     -------
@@ -188,14 +205,23 @@ def write_sitk_file(volume: Volume, path: str | os.PathLike, *, compress: bool =
     Raises
     ------
     ImageWriteError
-        For an unknown extension or a volume the format cannot hold.
+        For an unknown extension, a volume or geometry the format cannot hold, an
+        existing file with ``overwrite=False``, a full disk, a missing permission, or a
+        written file that does not read back complete. A previous file is left as it was.
     """
+    from .atomic import atomic_write, refuse_existing
+    from .write_check import check_geometry_fits, verify_written
+
     path = Path(path)
     fmt = format_of(path)
     if fmt is None or not path.name.lower().endswith(WRITE_EXTENSIONS):
         raise ImageWriteError(
             f"cannot write {path.name}: use one of {', '.join(WRITE_EXTENSIONS)}"
         )
+    if path.is_dir():
+        raise ImageWriteError(f"cannot write {path}: it is a folder; give a file name")
+    if not overwrite:
+        refuse_existing([path])
     if fmt in PICTURE_EXTENSIONS.values():
         if volume.spatial_ndim != 2 or volume.leading_shape:
             raise ImageWriteError(
@@ -212,11 +238,35 @@ def write_sitk_file(volume: Volume, path: str | os.PathLike, *, compress: bool =
             f"colour images are stored as 8-bit RGB; this one is {volume.array.dtype}: "
             "convert it to uint8 (e.g. clip to 0..255 and round), or save one channel"
         )
+    if not allow_geometry_loss:
+        check_geometry_fits(volume, fmt, path)
     image = volume_to_sitk(volume)
-    path.parent.mkdir(parents=True, exist_ok=True)
     use_compression = compress and fmt in ("nrrd", "metaimage") or path.name.lower().endswith(".gz")
-    try:
-        sitk.WriteImage(image, str(path), useCompression=use_compression)
-    except RuntimeError as exc:
-        raise ImageWriteError(f"writing {path} failed: {str(exc).strip()[-300:]}") from None
-    return path
+
+    def write(temporary: Path) -> None:
+        try:
+            sitk.WriteImage(image, str(temporary), useCompression=use_compression)
+        except RuntimeError as exc:
+            raise _write_failure(path, exc) from None
+
+    def verify(temporary: Path) -> None:
+        verify_written(temporary, image, fmt, allow_geometry_loss=allow_geometry_loss)
+
+    needed = volume.array.nbytes + 4096
+    return atomic_write(path, write, overwrite=overwrite, verify=verify, needed_bytes=needed)
+
+
+def _write_failure(path: Path, exc: RuntimeError) -> ImageWriteError:
+    """ITK's write error as an ImageWriteError that names the file and the likely cause."""
+    import errno
+
+    from .atomic import os_error_message
+
+    text = str(exc)
+    if "No space left" in text or "wrote only" in text:
+        return ImageWriteError(os_error_message(OSError(errno.ENOSPC, "No space left on device"), path))
+    if "Permission denied" in text:
+        return ImageWriteError(os_error_message(OSError(errno.EACCES, "Permission denied"), path))
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    detail = lines[-1][-300:] if lines else repr(exc)
+    return ImageWriteError(f"writing {path} failed: {detail}; nothing was replaced")
