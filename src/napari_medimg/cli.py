@@ -24,8 +24,11 @@ def _cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
-def _parse_operation_values(operation, extra: list[str]) -> dict[str, object]:
-    """``--name value`` pairs after INPUT OUTPUT, checked against the operation's parameters."""
+def _parse_operation_values(operation, extra: list[str], paths: list[str] | None = None) -> dict[str, object]:
+    """``--name value`` pairs after INPUT OUTPUT, checked against the operation's parameters.
+
+    The file paths given for second inputs (labels, seeds) are appended to ``paths``.
+    """
     values: dict[str, object] = {}
     items = list(extra)
     while items:
@@ -39,7 +42,10 @@ def _parse_operation_values(operation, extra: list[str]) -> dict[str, object]:
             value = items.pop(0)
         else:
             raise ValueError(f"--{key} needs a value")
-        values[key.replace("-", "_")] = operation.parameter(key.replace("-", "_")).convert(value)
+        parameter = operation.parameter(key.replace("-", "_"))
+        if parameter.is_layer and paths is not None:
+            paths.append(value)
+        values[parameter.name] = parameter.convert(value)
     return values
 
 
@@ -65,18 +71,20 @@ def _cmd_run(args: argparse.Namespace, extra: list[str]) -> int:
                 print(f"{flag} {p.type.__name__} (default {p.default}{unit}): {p.help}")
         return 0 if args.help_operation else 2
     from . import read, write
+    from ._cli_outputs import check_output, write_table_output
 
-    values = _parse_operation_values(operation, extra)
+    if operation.output_kind == "points" and not str(args.output).lower().endswith(".csv"):
+        raise ValueError(f"{operation.name} gives points: write them to a .csv file, not {args.output}")
+    inputs = [args.input]
+    check_output(args.output, inputs, overwrite=args.overwrite)  # before any work is done
+    values = _parse_operation_values(operation, extra, inputs)
+    check_output(args.output, inputs, overwrite=args.overwrite)  # second inputs too
     result = operation.run(read(args.input), values)
     if operation.output_kind == "points":
-        from .analysis.measure import write_csv
-
-        if not str(args.output).lower().endswith(".csv"):
-            raise ValueError(f"{operation.name} gives points: write them to a .csv file, not {args.output}")
-        written = write_csv(result.table(), args.output)
+        written = write_table_output(result.table(), args.output, overwrite=args.overwrite)
         print(f"{operation.name}: wrote {len(result)} points to {written}")
         return 0
-    written = write(result, args.output)
+    written = write(result, args.output, overwrite=args.overwrite)
     print(f"{operation.name}: wrote {written}")
     return 0
 
@@ -113,6 +121,10 @@ def _cmd_features(args: argparse.Namespace) -> int:
     from .analysis.measure import write_csv
     from .analysis.radiomics import ParameterSet, extract
 
+    from ._cli_outputs import check_output, write_table_output, write_text_output
+
+    if args.out:
+        check_output(args.out, [p for p in (args.image, args.labels, args.config) if p], overwrite=args.overwrite)
     params = _load_feature_settings(args.config)
     image, labels = read(args.image), read(args.labels)
     if args.all_labels:
@@ -147,12 +159,13 @@ def _cmd_features(args: argparse.Namespace) -> int:
 
         text = json.dumps([{k: clean(v) for k, v in row.items()} for row in rows], indent=1)
         if args.out:
-            Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-            Path(args.out).write_text(text + "\n")
+            write_text_output(text + "\n", args.out, overwrite=args.overwrite)
         else:
             print(text)
+    elif args.out:
+        write_table_output(columns, args.out, overwrite=args.overwrite)
     else:
-        write_csv(columns, args.out or sys.stdout)
+        write_csv(columns, sys.stdout)
     if args.out:
         print(f"features: {len(rows)} row(s) x {len(columns) - 3} feature(s) -> {args.out}", file=sys.stderr)
     return 0
@@ -184,6 +197,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("output", nargs="?")
     run.add_argument("--list", action="store_true", help="print the operation names, one a line")
     run.add_argument("--help-operation", action="store_true", help="describe OPERATION and its parameters")
+    run.add_argument(
+        "--overwrite", action="store_true", help="replace OUTPUT when it exists (never an input of the command)"
+    )
 
     features = sub.add_parser(
         "features",
@@ -208,6 +224,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     which.add_argument("--all-labels", action="store_true", help="one row per label present in LABELS")
     features.add_argument("--json", action="store_true", help="write JSON (a list of rows) instead of CSV")
+    features.add_argument(
+        "--overwrite", action="store_true", help="replace --out when it exists (never an input of the command)"
+    )
 
     demo = sub.add_parser("demo", help="the main job on the bundled chest CT")
     demo.add_argument("--out", default="medimg-demo", help="folder for the outputs (headless mode)")
@@ -236,8 +255,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "features":
             return _cmd_features(args)
         return _cmd_demo(args)
+    except MemoryError:
+        print(
+            f"napari-medimg {args.command}: error: not enough memory; use a smaller image or region, "
+            "or parameters that make a smaller result",
+            file=sys.stderr,
+        )
+        return 1
     except (ImageReadError, ImageWriteError, KeyError, ValueError, OSError, RuntimeError) as exc:
         message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
+        if isinstance(exc, OSError):  # name the file and the cause, never a traceback
+            import errno
+
+            from .io.atomic import os_error_message
+
+            if exc.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)):
+                message = os_error_message(exc, Path(exc.filename or "."))
+            elif exc.filename:
+                message = f"{exc.filename}: {exc.strerror or exc}"
         if isinstance(exc, RuntimeError):  # SimpleITK: its last non-empty line says what went wrong
             lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
             message = lines[-1] if lines else repr(exc)
