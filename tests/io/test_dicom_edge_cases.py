@@ -119,6 +119,9 @@ def test_folder_with_several_series_picks_the_largest_and_lists_the_others(tmp_p
     volume = read_dicom(tmp_path)
     assert volume.array.shape == (35, 256, 256)
     assert "multiple_series" in warning_codes(volume.metadata["warnings"])
-    assert volume.metadata["other_series"][0]["uid"] == infos[1].uid
-    ct = read_dicom(tmp_path, series_uid=infos[1].uid)
+    # other series are listed by an opaque key (the UID would reveal date and scanner)
+    assert volume.metadata["other_series"][0]["key"] == infos[1].key
+    assert "uid" not in volume.metadata["other_series"][0] and "series_uid" not in volume.metadata
+    ct = read_dicom(tmp_path, series_uid=infos[1].key)
     assert ct.array.shape == (4, 16, 16) and ct.metadata["modality"] == "CT"
+    assert read_dicom(tmp_path, series_uid=infos[1].uid).metadata["series_key"] == ct.metadata["series_key"]

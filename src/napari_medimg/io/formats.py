@@ -136,7 +136,10 @@ def read_sitk_file(path: str | os.PathLike) -> Volume:
     metadata = {"source_format": fmt, "source_name": path.name}
     for key in reader.GetMetaDataKeys():
         if key in _SAFE_HEADER_KEYS:
-            value = reader.GetMetaData(key).strip()
+            try:
+                value = reader.GetMetaData(key).strip()
+            except (TypeError, RuntimeError, UnicodeError):  # a damaged, undecodable text field
+                continue
             if value:
                 metadata[_SAFE_HEADER_KEYS[key]] = value
     if fmt in PICTURE_EXTENSIONS.values():
@@ -152,6 +155,11 @@ def read_sitk_file(path: str | os.PathLike) -> Volume:
         raise ImageReadError(f"{path}: {exc}") from None
     except ValueError as exc:  # the Volume refused the geometry
         raise ImageReadError(f"{path}: its geometry is invalid ({exc}); export the image again") from None
+    except (TypeError, RuntimeError) as exc:  # SimpleITK on damaged header text (undecodable keys)
+        raise ImageReadError(
+            f"{path}: its header holds damaged text ({type(exc).__name__}: {str(exc)[:150]}); "
+            "export the image again"
+        ) from None
 
 
 def _grey_if_colourless(image: sitk.Image) -> sitk.Image:

@@ -17,6 +17,7 @@ NO_SPACING = "no_spacing"
 LOSSY = "lossy_compression"
 NO_META_HEADER = "no_meta_header"
 UNREADABLE_FILES = "unreadable_files"
+INVALID_RESCALE = "invalid_rescale"
 
 
 def make_warning(code: str, explanation: str) -> str:

@@ -39,6 +39,9 @@ class Frame:
         Modality rescale of this frame.
     order : tuple
         Sort key among frames at the same position (time / acquisition order).
+    rescale_ignored : bool
+        The header's slope / intercept were NaN, infinite, zero or absurd and were
+        replaced by the identity (see :func:`._pixels.valid_rescale`).
     """
 
     pixels: np.ndarray
@@ -48,6 +51,7 @@ class Frame:
     slope: float = 1.0
     intercept: float = 0.0
     order: tuple = ()
+    rescale_ignored: bool = False
 
 
 def number(value: Any, default: float | None = None) -> float | None:
@@ -100,8 +104,11 @@ def _time_order(ds: Dataset) -> tuple:
     )
 
 
-def _rescale(item: Dataset) -> tuple[float, float]:
-    return number(item.get("RescaleSlope"), 1.0), number(item.get("RescaleIntercept"), 0.0)
+def _rescale(item: Dataset) -> tuple[float, float, bool]:
+    """Slope, intercept, and whether they had to be replaced (NaN, inf, zero, absurd)."""
+    from ._pixels import valid_rescale
+
+    return valid_rescale(number(item.get("RescaleSlope"), 1.0), number(item.get("RescaleIntercept"), 0.0))
 
 
 def window_presets(item: Dataset) -> list[dict[str, Any]]:
@@ -120,7 +127,7 @@ def window_presets(item: Dataset) -> list[dict[str, Any]]:
     presets = []
     for i, (c, w) in enumerate(zip(as_list(centers), as_list(widths))):
         c, w = number(c), number(w)
-        if c is None or w is None or w <= 0:
+        if c is None or w is None or not (np.isfinite(c) and np.isfinite(w)) or w <= 0:
             continue
         name = str(names[i]) if i < len(names) and str(names[i]) else f"preset {i + 1}"
         presets.append({"name": name, "center": c, "width": w})
@@ -129,13 +136,14 @@ def window_presets(item: Dataset) -> list[dict[str, Any]]:
 
 # ------------------------------------------------------------------- classic
 def _classic_frames(ds: Dataset, pixels: np.ndarray) -> list[Frame]:
-    slope, intercept = _rescale(ds)
+    slope, intercept, valid = _rescale(ds)
     base = dict(
         position=_vector(ds.get("ImagePositionPatient"), 3),
         orientation=orientation_of(ds.get("ImageOrientationPatient")),
         pixel_spacing=_spacing(ds.get("PixelSpacing")),
         slope=slope,
         intercept=intercept,
+        rescale_ignored=not valid,
     )
     order = _time_order(ds)
     return [Frame(pixels=frame, order=order + (i,), **base) for i, frame in enumerate(pixels)]
@@ -164,7 +172,7 @@ def _enhanced_frame(ds: Dataset, index: int, pixels: np.ndarray) -> Frame:
     transform = _group_item(ds, index, "PixelValueTransformationSequence")
     content = _group_item(ds, index, "FrameContentSequence")
     segment = _group_item(ds, index, "SegmentIdentificationSequence")
-    slope, intercept = _rescale(transform) if transform is not None else _rescale(ds)
+    slope, intercept, valid = _rescale(transform) if transform is not None else _rescale(ds)
     content = content if content is not None else Dataset()
     order = (
         number(segment.get("ReferencedSegmentNumber"), 0.0) if segment is not None else 0.0,
@@ -180,6 +188,7 @@ def _enhanced_frame(ds: Dataset, index: int, pixels: np.ndarray) -> Frame:
         slope=slope,
         intercept=intercept,
         order=order,
+        rescale_ignored=not valid,
     )
 
 

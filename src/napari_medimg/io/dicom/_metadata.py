@@ -2,7 +2,9 @@
 
 Only the tags in :data:`_SAFE_TAGS` are copied. Patient names, IDs, birth dates,
 addresses, accession numbers, institutions, physicians, operators and all dates
-are never read into the result.
+are never read into the result. The SeriesInstanceUID (which often encodes the
+acquisition date and the scanner's serial number) is replaced by an opaque
+``series_key`` unless the caller asks for identifiers.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from typing import Any
 from pydicom.dataset import Dataset
 
 from ._frames import enhanced_item, is_enhanced, number, window_presets
-from ._pixels import stored_range
+from ._pixels import stored_range, valid_rescale
 
 __all__ = ["safe_metadata", "presets_of", "rescale_of", "plane_spacing"]
 
@@ -40,11 +42,17 @@ def _plain(value: Any) -> Any:
     return str(value)
 
 
+def _finite(value: Any) -> bool:
+    value = number(value)
+    return value is not None and value == value and abs(value) < 1 << 31
+
+
 def rescale_of(ds: Dataset) -> tuple[float, float]:
     """Slope and intercept of the first frame (classic tags or Pixel Value Transformation)."""
     item = enhanced_item(ds, "PixelValueTransformationSequence") if is_enhanced(ds) else None
     source = item if item is not None else ds
-    return number(source.get("RescaleSlope"), 1.0), number(source.get("RescaleIntercept"), 0.0)
+    slope, intercept, _valid = valid_rescale(number(source.get("RescaleSlope"), 1.0), number(source.get("RescaleIntercept"), 0.0))
+    return slope, intercept
 
 
 def presets_of(ds: Dataset) -> list[dict[str, Any]]:
@@ -87,6 +95,8 @@ def plane_spacing(ds: Dataset) -> tuple[tuple[float, float] | None, str | None]:
         ("ImagerPixelSpacing", "ImagerPixelSpacing (detector plane, not corrected for magnification)"),
     ):
         value = ds.get(keyword)
+        if value is not None and not isinstance(value, (list, tuple)) and type(value).__name__ != "MultiValue":
+            value = [value]  # a one-value spacing: not usable, but not an error either
         if value is not None and len(value) == 2:
             pair = tuple(number(v, 0.0) for v in value)
             if all(v > 0 for v in pair):
@@ -99,43 +109,57 @@ def plane_spacing(ds: Dataset) -> tuple[tuple[float, float] | None, str | None]:
     return None, None
 
 
-def safe_metadata(ds: Dataset) -> dict[str, Any]:
+def safe_metadata(ds: Dataset, *, identifiers: bool = False) -> dict[str, Any]:
     """The safe descriptive metadata of a series, from its first dataset.
 
     Parameters
     ----------
     ds : pydicom.dataset.Dataset
         First dataset of the series.
+    identifiers : bool
+        Also give ``series_uid`` (the SeriesInstanceUID).
 
     Returns
     -------
     dict
         ``source_format``, ``modality``, ``manufacturer``, ``manufacturer_model``,
         ``series_description``, ``body_part``, ``series_number``, ``patient_position``,
-        ``image_type``, ``series_uid``, ``sop_class``, ``transfer_syntax``,
+        ``image_type``, ``series_key`` (opaque), ``sop_class``, ``transfer_syntax``,
         ``photometric``, ``bits_stored``, ``pixel_representation``, ``units``,
         ``rescale`` ({slope, intercept}), ``window_presets`` and, for MONOCHROME1,
         ``inverted`` (the formula used).
     """
     meta: dict[str, Any] = {"source_format": "dicom"}
+    from ._series import series_key
+
     for key, keyword in _SAFE_TAGS.items():
-        value = ds.get(keyword)
+        try:
+            value = ds.get(keyword)
+        except Exception:  # noqa: BLE001 - a damaged optional tag is left out, not fatal
+            continue
         if value is not None and value != "":
             meta[key] = _plain(value)
     syntax = ds.file_meta.TransferSyntaxUID
-    meta["series_uid"] = str(ds.get("SeriesInstanceUID", ""))
+    uid = str(ds.get("SeriesInstanceUID", "") or "")
+    if uid:
+        meta["series_key"] = series_key(uid, ds.get("SeriesNumber"))
+    if identifiers:
+        meta["series_uid"] = uid
     meta["sop_class"] = str(getattr(ds.get("SOPClassUID"), "name", ds.get("SOPClassUID", "")))
-    meta["transfer_syntax"] = syntax.name
+    try:
+        meta["transfer_syntax"] = syntax.name
+    except Exception:  # noqa: BLE001 - an unknown UID has no name
+        meta["transfer_syntax"] = "unknown"
     photometric = str(ds.get("PhotometricInterpretation", "")).strip()
     meta["photometric"] = photometric
-    meta["bits_stored"] = int(ds.get("BitsStored", 0) or 0)
-    meta["pixel_representation"] = int(ds.get("PixelRepresentation", 0) or 0)
+    meta["bits_stored"] = int(number(ds.get("BitsStored"), 0) or 0) if _finite(ds.get("BitsStored")) else 0
+    meta["pixel_representation"] = int(number(ds.get("PixelRepresentation"), 0) or 0) if _finite(ds.get("PixelRepresentation")) else 0
     slope, intercept = rescale_of(ds)
     meta["rescale"] = {"slope": slope, "intercept": intercept}
     meta["units"] = _units(ds, slope, intercept)
     meta["window_presets"] = presets_of(ds)
     thickness = number(ds.get("SliceThickness"))
-    if thickness:
+    if thickness and _finite(thickness) and thickness > 0:
         meta["slice_thickness"] = thickness
     if photometric == "MONOCHROME1":
         low, high = stored_range(ds)

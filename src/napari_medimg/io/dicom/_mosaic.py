@@ -22,7 +22,7 @@ import numpy as np
 from pydicom.dataset import Dataset
 
 from ..errors import ImageReadError
-from ._frames import Frame, _rescale, _spacing, number, orientation_of
+from ._frames import Frame, _rescale, _spacing, _vector, number, orientation_of
 
 __all__ = ["is_mosaic", "mosaic_frames", "images_in_mosaic"]
 
@@ -71,7 +71,7 @@ def images_in_mosaic(ds: Dataset) -> int:
         csa = _csa_image_header(ds)
         if csa is not None:
             value = number(_csareader().get_n_mosaic(csa))
-    if not value or value < 1:
+    if value is None or not math.isfinite(value) or not 1 <= value <= 65536:
         raise ImageReadError(
             "This Siemens mosaic gives no NumberOfImagesInMosaic (private tag (0019,100A) "
             "or CSA header), so its tiles cannot be unpacked. Convert it with dcm2niix."
@@ -117,8 +117,8 @@ def mosaic_frames(ds: Dataset, mosaic: np.ndarray, *, order: tuple) -> list[Fram
         )
     orientation = orientation_of(ds.get("ImageOrientationPatient"))
     spacing = _spacing(ds.get("PixelSpacing"))
-    ipp = ds.get("ImagePositionPatient")
-    slope, intercept = _rescale(ds)
+    ipp = _vector(ds.get("ImagePositionPatient"), 3)
+    slope, intercept, valid = _rescale(ds)
     tiles = [
         mosaic[(k // per_side) * tile_r : (k // per_side + 1) * tile_r,
                (k % per_side) * tile_c : (k % per_side + 1) * tile_c]
@@ -127,7 +127,7 @@ def mosaic_frames(ds: Dataset, mosaic: np.ndarray, *, order: tuple) -> list[Fram
     if orientation is None or spacing is None or ipp is None:
         positions = [None] * n
     else:
-        first = np.asarray([float(v) for v in ipp]) + (
+        first = ipp + (
             orientation[0] * spacing[1] * (cols - tile_c) / 2
             + orientation[1] * spacing[0] * (rows - tile_r) / 2
         )
@@ -143,6 +143,7 @@ def mosaic_frames(ds: Dataset, mosaic: np.ndarray, *, order: tuple) -> list[Fram
             slope=slope,
             intercept=intercept,
             order=order,
+            rescale_ignored=not valid,
         )
         for tile, pos in zip(tiles, positions)
     ]

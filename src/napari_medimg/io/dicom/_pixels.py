@@ -27,6 +27,7 @@ from ..errors import ImageReadError
 
 __all__ = [
     "decode_frames",
+    "valid_rescale",
     "stored_range",
     "invert_monochrome1",
     "apply_rescale",
@@ -38,10 +39,47 @@ _DECODER_HINT = (
 )
 
 
+#: Slopes or intercepts beyond this (in magnitude) are not a modality rescale but damage.
+_MAX_RESCALE = 1e10
+
+
+def valid_rescale(slope: float | None, intercept: float | None) -> tuple[float, float, bool]:
+    """A usable rescale: non-finite, zero or absurd slope / intercept become the identity.
+
+    Parameters
+    ----------
+    slope, intercept : float or None
+        As read from the header (None when absent).
+
+    Returns
+    -------
+    slope, intercept : float
+        The rescale to apply.
+    valid : bool
+        False when the header's values were replaced (the reader then warns with
+        ``invalid_rescale``): a NaN slope would otherwise turn every voxel into NaN.
+    """
+    slope = 1.0 if slope is None else float(slope)
+    intercept = 0.0 if intercept is None else float(intercept)
+    if np.isfinite(slope) and np.isfinite(intercept) and slope != 0 and abs(slope) <= _MAX_RESCALE and abs(intercept) <= _MAX_RESCALE:
+        return slope, intercept, True
+    return 1.0, 0.0, False
+
+
+def _header_int(ds: Dataset, keyword: str, default: int) -> int:
+    """An integer tag, or ``default`` when absent or not a number."""
+    try:
+        value = ds.get(keyword, default)
+        return int(value if value not in (None, "") else default)
+    except (TypeError, ValueError, OverflowError):
+        return default
+
+
 def stored_range(ds: Dataset) -> tuple[int, int]:
     """Smallest and largest value representable with ``BitsStored`` / ``PixelRepresentation``."""
-    bits = int(ds.get("BitsStored", ds.get("BitsAllocated", 16)))
-    if int(ds.get("PixelRepresentation", 0)) == 1:
+    bits = _header_int(ds, "BitsStored", _header_int(ds, "BitsAllocated", 16))
+    bits = bits if 1 <= bits <= 64 else 16
+    if _header_int(ds, "PixelRepresentation", 0) == 1:
         return -(1 << (bits - 1)), (1 << (bits - 1)) - 1
     return 0, (1 << bits) - 1
 
@@ -75,16 +113,29 @@ def _decode(ds: Dataset, source: str) -> np.ndarray:
         )
     try:
         array = ds.pixel_array
-    except Exception as exc:  # missing decoder, corrupt fragment, ...
-        syntax = ds.file_meta.TransferSyntaxUID
+    except (KeyboardInterrupt, SystemExit, GeneratorExit):
+        raise
+    except BaseException as exc:  # noqa: BLE001 - decoders in Rust raise PanicException (a BaseException)
+        syntax = ds.file_meta.get("TransferSyntaxUID", "")
+        try:  # an unknown UID raises here too: the handler must not raise a raw error itself
+            name, compressed = syntax.name, syntax.is_compressed
+        except Exception:  # noqa: BLE001
+            name, compressed = f"{str(syntax)!r} (not a known transfer syntax)", False
         advice = (
             _DECODER_HINT
-            if syntax.is_compressed and "plugin" in str(exc).lower()
-            else "The file is probably truncated or corrupt; copy it again from its source."
+            if compressed and "plugin" in str(exc).lower()
+            else "The file is probably truncated or corrupt (or its image description tags are "
+            "wrong); copy it again from its source."
         )
         raise ImageReadError(
-            f"Cannot decode the pixel data of {source} (transfer syntax {syntax.name}): {exc} {advice}"
-        ) from exc
+            f"Cannot decode the pixel data of {source} (transfer syntax {name}): "
+            f"{type(exc).__name__}: {str(exc)[:300]} {advice}"
+        ) from None
+    if array.ndim < 2 or array.size == 0:
+        raise ImageReadError(
+            f"The pixel data of {source} decode to an array of shape {array.shape}, not an image; "
+            "its Rows / Columns / NumberOfFrames tags are wrong. Copy the file again from its source."
+        )
     return array.astype(array.dtype.newbyteorder("="), copy=False)
 
 
@@ -108,9 +159,16 @@ def decode_frames(ds: Dataset, source: str) -> tuple[np.ndarray, str]:
     """
     array = _decode(ds, source)
     photometric = str(ds.get("PhotometricInterpretation", "MONOCHROME2")).strip()
-    samples = int(ds.get("SamplesPerPixel", 1))
+    samples = _header_int(ds, "SamplesPerPixel", 1)
     if photometric == "PALETTE COLOR":
-        array = apply_color_lut(array, ds)
+        try:
+            array = apply_color_lut(array, ds)
+        except Exception as exc:  # noqa: BLE001 - pydicom raises ValueError / KeyError / IndexError
+            raise ImageReadError(
+                f"{source} says its pixels are PALETTE COLOR indices but its colour lookup table "
+                f"is missing or unusable ({type(exc).__name__}: {str(exc)[:200]}). Copy the file "
+                "again from its source, or export it as RGB."
+            ) from None
         samples = 3
     elif photometric == "MONOCHROME1":
         array = invert_monochrome1(array, ds)

@@ -11,7 +11,16 @@ from pydicom.dataset import Dataset
 
 from ...volume import Volume
 from ..errors import ImageReadError
-from ..warnings_codes import LOSSY, MOSAIC, MULTIPLE_SERIES, NO_META_HEADER, NO_SPACING, UNREADABLE_FILES, make_warning
+from ..warnings_codes import (
+    INVALID_RESCALE,
+    LOSSY,
+    MOSAIC,
+    MULTIPLE_SERIES,
+    NO_META_HEADER,
+    NO_SPACING,
+    UNREADABLE_FILES,
+    make_warning,
+)
 from ._files import collect_dicom_files, read_dataset
 from ._frames import Frame, frames_from_dataset, number
 from ._metadata import plane_spacing, safe_metadata
@@ -30,31 +39,39 @@ _LOSSY_SYNTAXES = {
 
 
 # ------------------------------------------------------------ series choice
+def _name(info: SeriesInfo, identifiers: bool) -> str:
+    """How messages and warnings name a series: its opaque key, or its UID when asked."""
+    return info.uid if identifiers else info.key
+
+
 def _choose(
-    infos: list[SeriesInfo], series_uid: str | None, anchor: Path | None
+    infos: list[SeriesInfo], series_uid: str | None, anchor: Path | None, source: Path, identifiers: bool
 ) -> tuple[SeriesInfo, list[str]]:
     """The series to read, and warnings about the ones left aside."""
     notes: list[str] = []
     if anchor is not None:
         chosen = find_series_of_file(anchor, infos)
     elif series_uid is not None:
-        exact = [s for s in infos if s.uid == series_uid]
+        exact = [s for s in infos if series_uid in (s.uid, s.key)]
         parts = [s for s in infos if s.series_instance_uid == series_uid]
         if not exact and not parts:
-            listing = "; ".join(f"{s.uid} ({s.modality} {s.description!r}, {s.n_files} files)" for s in infos)
-            raise ImageReadError(f"No series with UID {series_uid} here. Available: {listing}")
+            listing = "; ".join(
+                f"{_name(s, identifiers)} ({s.modality} {s.description!r}, {s.n_files} files)" for s in infos
+            )
+            raise ImageReadError(f"No series {series_uid} in {source}. Available: {listing}")
         chosen = (exact or parts)[0]
     else:
         chosen = infos[0]
     if not chosen.has_pixels:
         what = f"{chosen.modality or 'unknown modality'}, {chosen.sop_class or 'unknown SOP class'}"
+        where = anchor or (Path(chosen.files[0]) if chosen.n_files == 1 else source)
         if "Image" in chosen.sop_class or chosen.rows:
             raise ImageReadError(
-                f"The series {chosen.uid} ({what}) is an image type but its file(s) hold no pixel "
+                f"{where}: the series ({what}) is an image type but its file(s) hold no pixel "
                 "data: they are probably truncated or corrupt. Copy them again from the source."
             )
         raise ImageReadError(
-            f"The series {chosen.uid} ({what}) holds no pixel data; it is not an image "
+            f"{where}: the series ({what}) holds no pixel data; it is not an image "
             "(e.g. a structure set or report). Open the image series it refers to instead."
         )
     others = [s for s in infos if s is not chosen]
@@ -63,31 +80,68 @@ def _choose(
             notes.append(
                 make_warning(
                     MULTIPLE_SERIES,
-                    f"series {chosen.series_instance_uid} mixes {chosen.split_reason}s; "
+                    f"series {_name(chosen, identifiers)} mixes {chosen.split_reason}s; "
                     f"the largest part ({chosen.n_files} files) was read.",
                 )
             )
         notes.append(
             make_warning(
                 MULTIPLE_SERIES,
-                f"{len(others) + 1} series found; read {chosen.uid} ({chosen.modality} "
+                f"{len(others) + 1} series found; read {_name(chosen, identifiers)} ({chosen.modality} "
                 f"{chosen.description!r}, {chosen.n_files} files); the others are listed in "
-                "metadata['other_series']: pass series_uid= to read one of them.",
+                "metadata['other_series']: pass series_uid= (their key) to read one of them.",
             )
         )
     return chosen, notes
 
 
 # ---------------------------------------------------------------- decoding
-def _decode_series(info: SeriesInfo, parsed: dict[str, Dataset]) -> tuple[list[Dataset], list[Frame], bool]:
-    datasets, frames, rgb = [], [], False
-    for name in info.files:
+def _decode_file(name: str, parsed: dict[str, Dataset]) -> tuple[Dataset, list[Frame], bool]:
+    """One file's dataset, frames and colour flag; any failure is an ImageReadError naming it."""
+    try:
         ds = parsed.get(name) or read_dataset(name, header_only=False)
         pixels, _ = decode_frames(ds, name)
-        rgb = rgb or pixels.ndim == 4
+        frames = frames_from_dataset(ds, pixels)
+    except ImageReadError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - pydicom parses lazily: a damaged tag raises late
+        raise ImageReadError(
+            f"{name} could not be decoded ({type(exc).__name__}: {str(exc)[:200]}). The file is "
+            "probably corrupt or its image description tags are wrong; copy it again from its source."
+        ) from None
+    return ds, frames, pixels.ndim == 4
+
+
+def _decode_series(
+    info: SeriesInfo, parsed: dict[str, Dataset], anchor: Path | None
+) -> tuple[list[Dataset], list[Frame], bool, int]:
+    """Decode every file of a series, skipping damaged ones when others remain.
+
+    The file a user picked (``anchor``) is never skipped: its error is raised.
+
+    Returns
+    -------
+    datasets, frames, rgb, n_skipped
+    """
+    datasets, frames, rgb = [], [], False
+    errors: list[ImageReadError] = []
+    for name in info.files:
+        try:
+            ds, file_frames, colour = _decode_file(name, parsed)
+        except ImageReadError as exc:
+            if anchor is not None and Path(name) == anchor:
+                raise
+            errors.append(exc)
+            continue
+        if frames and (file_frames[0].pixels.shape != frames[0].pixels.shape):
+            errors.append(ImageReadError(f"{name}: its image size differs from the rest of its series"))
+            continue
+        rgb = rgb or colour
         datasets.append(ds)
-        frames.extend(frames_from_dataset(ds, pixels))
-    return datasets, frames, rgb
+        frames.extend(file_frames)
+    if not datasets:
+        raise errors[0]
+    return datasets, frames, rgb, len(errors)
 
 
 def _read_2d(ds: Dataset, frame: Frame, rgb: bool) -> tuple[Volume, list[str]]:
@@ -124,7 +178,7 @@ def _mosaic_note(ds: Dataset) -> str:
     )
 
 
-def _file_notes(datasets: list[Dataset], skipped: list[str]) -> list[str]:
+def _file_notes(datasets: list[Dataset], skipped: int, frames: list[Frame]) -> list[str]:
     first = datasets[0]
     notes = []
     if is_mosaic(first):
@@ -147,8 +201,22 @@ def _file_notes(datasets: list[Dataset], skipped: list[str]) -> list[str]:
     if syntax in _LOSSY_SYNTAXES or str(first.get("LossyImageCompression", "00")) == "01":
         notes.append(make_warning(LOSSY, "the pixel data were lossy-compressed; values are approximate."))
     if skipped:
+        # how many, never which: file names can identify a patient
         notes.append(
-            make_warning(UNREADABLE_FILES, f"{len(skipped)} file(s) could not be parsed and were skipped: {skipped[:3]}")
+            make_warning(
+                UNREADABLE_FILES,
+                f"{skipped} damaged or unreadable file(s) in the folder were skipped; read the "
+                "files one by one to see which and why.",
+            )
+        )
+    ignored = sum(f.rescale_ignored for f in frames)
+    if ignored:
+        notes.append(
+            make_warning(
+                INVALID_RESCALE,
+                f"the RescaleSlope / RescaleIntercept of {ignored} image(s) are NaN, infinite, zero or "
+                "absurd; they were ignored (stored values shown), so units such as HU may be wrong.",
+            )
         )
     return notes
 
@@ -165,6 +233,7 @@ def read_dicom(
     series_uid: str | None = None,
     resample_tilt: bool = False,
     resample_nonuniform: bool = False,
+    identifiers: bool = False,
 ) -> Volume:
     """Read a DICOM series (or a single DICOM image) into a :class:`Volume`.
 
@@ -181,6 +250,10 @@ def read_dicom(
     resample_nonuniform : bool
         Interpolate non-uniformly spaced slices linearly onto a uniform grid whose
         spacing is the smallest gap.
+    identifiers : bool
+        Put the SeriesInstanceUID into ``metadata["series_uid"]``, warnings and
+        ``other_series``. By default only an opaque ``series_key`` is given: the UID
+        often encodes the acquisition date and the scanner's serial number.
 
     Returns
     -------
@@ -192,7 +265,9 @@ def read_dicom(
     Raises
     ------
     ImageReadError
-        For anything that cannot be read, with the reason and what to do.
+        For anything that cannot be read, with the file's name, the reason and what to
+        do. A damaged file beside a readable series is skipped (warning
+        ``unreadable_files``, which counts them but does not name them).
 
     Examples
     --------
@@ -203,6 +278,28 @@ def read_dicom(
     path = Path(path)
     if not path.exists():
         raise ImageReadError(f"{path} does not exist.")
+    try:
+        return _read_dicom(path, series_uid, resample_tilt, resample_nonuniform, identifiers)
+    except ImageReadError:
+        raise
+    except MemoryError:
+        raise ImageReadError(
+            f"{path}: not enough memory to decode this series; close other programs, or read "
+            "fewer files (one series, or a subset of its files)."
+        ) from None
+    except (KeyboardInterrupt, SystemExit, GeneratorExit):
+        raise
+    except BaseException as exc:  # noqa: BLE001 - the last guard (Rust decoders panic with a BaseException)
+        raise ImageReadError(
+            f"{path} could not be read as DICOM ({type(exc).__name__}: {str(exc)[:200]}). A file is "
+            "probably corrupt or has inconsistent tags; copy the files again from their source."
+        ) from None
+
+
+def _read_dicom(
+    path: Path, series_uid: str | None, resample_tilt: bool, resample_nonuniform: bool, identifiers: bool
+) -> Volume:
+    """:func:`read_dicom` without its last guard."""
     anchor = None
     if path.is_dir():
         files = collect_dicom_files(path)
@@ -210,11 +307,13 @@ def read_dicom(
         read_dataset(path, header_only=True)  # a clear error for this very file
         files, anchor = collect_dicom_files(path.parent, recursive=False), path
     infos, skipped, parsed = discover(files, prefer=anchor)
-    info, notes = _choose(infos, series_uid, anchor)
-    datasets, frames, rgb = _decode_series(info, parsed)
+    if anchor is not None and not any(str(anchor) in s.files for s in infos):
+        raise ImageReadError(next((s.split(": ", 1)[1] for s in skipped if s.startswith(anchor.name + ": ")), f"{anchor} could not be parsed as DICOM."))
+    info, notes = _choose(infos, series_uid, anchor, path, identifiers)
+    datasets, frames, rgb, n_bad = _decode_series(info, parsed, anchor)
     first = datasets[0]
-    metadata = safe_metadata(first)
-    metadata["n_files"] = info.n_files
+    metadata = safe_metadata(first, identifiers=identifiers)
+    metadata["n_files"] = len(datasets)
     if len(frames) == 1:
         volume, warnings_ = _read_2d(first, frames[0], rgb)
         metadata.update(volume.metadata)
@@ -224,7 +323,7 @@ def read_dicom(
             frames,
             resample_tilt=resample_tilt,
             resample_nonuniform=resample_nonuniform,
-            gantry_tilt_tag=tilt_tag if tilt_tag else None,
+            gantry_tilt_tag=tilt_tag if tilt_tag and np.isfinite(tilt_tag) else None,
             rgb=rgb,
         )
         volume = Volume(result.array, result.spacing, result.origin, result.direction, rgb=rgb)
@@ -233,8 +332,8 @@ def read_dicom(
         metadata.update(result.metadata)
     if is_mosaic(first):
         metadata["mosaic"] = {"images_in_mosaic": images_in_mosaic(first), "tile_shape": list(frames[0].pixels.shape[:2])}
-    metadata["warnings"] = notes + _file_notes(datasets, skipped) + warnings_
-    metadata["other_series"] = [] if anchor else [s.summary() for s in infos if s is not info]
+    metadata["warnings"] = notes + _file_notes(datasets, len(skipped) + n_bad, frames) + warnings_
+    metadata["other_series"] = [] if anchor else [s.summary(identifiers) for s in infos if s is not info]
     volume.metadata = metadata
     volume.metadata["axis_labels"] = _axis_labels(volume)
     return volume

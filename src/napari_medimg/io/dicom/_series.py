@@ -1,12 +1,17 @@
 """Series discovery: group DICOM files by series, orientation and image size.
 
 Only headers are read (``stop_before_pixels``). A SeriesInfo never carries patient
-identifiers: only UIDs of the series, descriptions, modality and sizes.
+identifiers: only UIDs of the series, descriptions, modality and sizes. The
+SeriesInstanceUID itself often encodes the acquisition date and the scanner's serial
+number, so what reaches metadata, warnings and messages is an opaque :func:`series_key`
+(a short hash); the UID is shown only when a caller asks for identifiers.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import math
 import os
 from collections import defaultdict
 from pathlib import Path
@@ -18,7 +23,57 @@ from ._files import collect_dicom_files, is_dicomdir, read_dataset
 from ._frames import enhanced_item, number, orientation_of
 from ._mosaic import is_mosaic
 
-__all__ = ["SeriesInfo", "list_series", "discover", "find_series_of_file"]
+__all__ = ["SeriesInfo", "list_series", "discover", "find_series_of_file", "series_key", "series_key_of_file"]
+
+
+def series_key(series_instance_uid: str, series_number: object = None) -> str:
+    """An opaque, stable name for a series: a short hash of its UID and number.
+
+    Files of one series give the same key; the key reveals neither the acquisition date
+    nor the scanner serial that a SeriesInstanceUID often holds.
+
+    Parameters
+    ----------
+    series_instance_uid : str
+        The SeriesInstanceUID ("" when absent).
+    series_number : object, optional
+        SeriesNumber (several series may share a UID and differ by number).
+
+    Returns
+    -------
+    str
+        ``"series-"`` and 12 hexadecimal digits.
+
+    Examples
+    --------
+    >>> series_key("1.2.3", 4) == series_key("1.2.3", "4")
+    True
+    """
+    number = _as_int(series_number, None)
+    digest = hashlib.sha256(f"{series_instance_uid}|{number}".encode()).hexdigest()
+    return f"series-{digest[:12]}"
+
+
+def series_key_of_file(path: str | os.PathLike) -> str | None:
+    """:func:`series_key` of a DICOM file from its header alone (None when not readable).
+
+    This is what ``metadata["series_key"]`` of a Volume read from that file's series
+    holds, so a caller given many files can read each series once.
+    """
+    try:
+        ds = read_dataset(path, header_only=True)
+    except ImageReadError:
+        return None
+    uid = str(ds.get("SeriesInstanceUID", "") or "")
+    return series_key(uid, ds.get("SeriesNumber")) if uid else None
+
+
+def _as_int(value: object, default: int | None = 0) -> int | None:
+    """An integer tag value, or ``default`` when absent, NaN or not a number."""
+    number_ = number(value)
+    if number_ is None or not math.isfinite(number_) or abs(number_) > 1 << 62:
+        return default
+    return int(number_)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -30,6 +85,10 @@ class SeriesInfo:
     uid : str
         Key to pass as ``read_dicom(..., series_uid=uid)``: the SeriesInstanceUID, with
         ``"#2"``, ``"#3"`` ... appended to the smaller parts of a split series.
+        An identifier: it never goes into metadata unless identifiers are asked for.
+    key : str
+        Opaque key of the same part (:func:`series_key` plus the ``"#n"`` suffix); also
+        accepted as ``series_uid=``, and what ``metadata["other_series"]`` lists.
     series_instance_uid : str
         The SeriesInstanceUID tag (empty when the files have none).
     description : str
@@ -73,16 +132,26 @@ class SeriesInfo:
     has_pixels: bool
     is_mosaic: bool
     split_reason: str = ""
+    key: str = ""
 
-    def summary(self) -> dict:
-        """A short plain-dict description (for metadata['other_series'])."""
-        return {
-            "uid": self.uid,
+    def summary(self, identifiers: bool = False) -> dict:
+        """A short plain-dict description (for metadata['other_series']).
+
+        Parameters
+        ----------
+        identifiers : bool
+            Add the ``uid`` (SeriesInstanceUID-based); by default only the opaque ``key``.
+        """
+        out = {
+            "key": self.key,
             "description": self.description,
             "modality": self.modality,
             "n_files": self.n_files,
             "size": [self.rows, self.columns],
         }
+        if identifiers:
+            out["uid"] = self.uid
+        return out
 
 
 def _orientation_key(ds: Dataset) -> tuple[float, ...] | None:
@@ -99,9 +168,9 @@ def _group_key(ds: Dataset, path: Path) -> tuple:
     return (
         uid,
         _orientation_key(ds),
-        int(ds.get("Rows", 0) or 0),
-        int(ds.get("Columns", 0) or 0),
-        number(ds.get("SeriesNumber")),
+        _as_int(ds.get("Rows")),
+        _as_int(ds.get("Columns")),
+        _as_int(ds.get("SeriesNumber"), None),
     )
 
 
@@ -110,9 +179,10 @@ def _sop_class_name(ds: Dataset) -> str:
     return str(getattr(uid, "name", uid or ""))
 
 
-def _info(key: tuple, uid: str, members: list[tuple[Path, Dataset]], split_reason: str) -> SeriesInfo:
+def _info(key: tuple, uid: str, members: list[tuple[Path, Dataset]], split_reason: str, opaque: str) -> SeriesInfo:
     first = members[0][1]
-    n_frames = sum(int(number(ds.get("NumberOfFrames"), 1) or 1) for _, ds in members)
+    n_frames = sum(max(_as_int(ds.get("NumberOfFrames"), 1) or 1, 1) for _, ds in members)
+    series_number = _as_int(first.get("SeriesNumber"), None)
     return SeriesInfo(
         uid=uid,
         series_instance_uid=str(first.get("SeriesInstanceUID", "")),
@@ -124,11 +194,12 @@ def _info(key: tuple, uid: str, members: list[tuple[Path, Dataset]], split_reaso
         columns=key[3],
         files=tuple(str(p) for p, _ in members),
         orientation=key[1],
-        series_number=int(number(first.get("SeriesNumber"))) if number(first.get("SeriesNumber")) is not None else None,
+        series_number=series_number,
         sop_class=_sop_class_name(first),
         has_pixels="PixelData" in first or "FloatPixelData" in first,
         is_mosaic=is_mosaic(first),
         split_reason=split_reason,
+        key=opaque,
     )
 
 
@@ -163,9 +234,13 @@ def _build_infos(headers: list[tuple[Path, Dataset]], prefer: Path | None) -> li
                 reason = "image size"
             else:
                 reason = "series number"
+        tag_uid = "" if uid.startswith("no-series-uid:") else uid
         for i, key in enumerate(keys):
             label = uid if i == 0 else f"{uid}#{i + 1}"
-            infos.append(_info(key, label, _dedupe(groups[key], prefer), reason))
+            opaque = series_key(tag_uid or uid, key[4])
+            parts = [k for k in keys[:i] if k[4] == key[4]]
+            opaque += f"#{len(parts) + 1}" if parts else ""
+            infos.append(_info(key, label, _dedupe(groups[key], prefer), reason, opaque))
     infos.sort(key=lambda s: (not s.has_pixels, -s.n_files, -s.n_frames, s.uid))
     return infos
 
@@ -187,7 +262,8 @@ def discover(
     infos : list of SeriesInfo
         Image series first, largest first.
     skipped : list of str
-        "file: reason" for files that could not be parsed.
+        "file: reason" for files that could not be parsed (for messages to the caller;
+        never copied into metadata, which only counts them).
     datasets : dict
         The parsed datasets by file name (pixel data deferred), for reuse.
 
@@ -200,12 +276,22 @@ def discover(
     for path in files:
         try:
             ds = read_dataset(path, header_only=True)
+            if is_dicomdir(ds):
+                continue
+            _group_key(ds, path)  # touches the tags grouping needs: a damaged one raises here
         except ImageReadError as exc:
             skipped.append(f"{path.name}: {exc}")
             first_error = first_error or exc
             continue
-        if not is_dicomdir(ds):
-            headers.append((path, ds))
+        except Exception as exc:  # noqa: BLE001 - pydicom parses lazily; bad values raise late
+            error = ImageReadError(
+                f"{path} could not be parsed as DICOM ({type(exc).__name__}: {str(exc)[:200]}). "
+                "The file is probably corrupt; copy it again from its source."
+            )
+            skipped.append(f"{path.name}: {error}")
+            first_error = first_error or error
+            continue
+        headers.append((path, ds))
     if not headers:
         if first_error is not None and len(files) == 1:
             raise first_error

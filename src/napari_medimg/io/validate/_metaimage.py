@@ -28,6 +28,9 @@ _ELEMENT_BYTES = {
     "MET_DOUBLE": 8,
 }
 _TRUE = ("true", "t", "1", "yes")
+#: Entries of a direction (cosine) matrix are within [-1, 1]; some writers are sloppy,
+#: SimpleITK hangs on absurd ones (1e308).
+MAX_DIRECTION = 1e3
 
 
 def _read_header(path: Path) -> tuple[dict[str, str], list[str], int]:
@@ -94,6 +97,13 @@ def _check_geometry(path: Path, fields: dict, ndims: int) -> tuple[int, ...]:
     matrix = _floats(path, fields, ("TransformMatrix", "Rotation", "Orientation"), "direction")
     if matrix is not None:
         check_finite(path, matrix, "direction (TransformMatrix)")
+        if any(abs(v) > MAX_DIRECTION for v in matrix):
+            raise refuse(
+                path,
+                f"its TransformMatrix {matrix} is not a direction matrix (its entries are cosines, "
+                "between -1 and 1)",
+                _AGAIN,
+            )
     return invalid
 
 

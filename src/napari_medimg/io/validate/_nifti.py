@@ -124,7 +124,8 @@ def _check_geometry(path: Path, f: dict, shape: tuple[int, ...]) -> tuple[int, .
 
 
 def _check_data(path: Path, f: dict, compressed: bool, expected: int) -> None:
-    offset = int(f["vox_offset"]) if f["vox_offset"] == f["vox_offset"] else -1
+    raw_offset = f["vox_offset"]
+    offset = int(raw_offset) if raw_offset == raw_offset and abs(raw_offset) < 1 << 50 else -1
     if offset < f["min_offset"] or offset > 1 << 40:
         raise refuse(
             path,
