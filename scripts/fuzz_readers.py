@@ -26,9 +26,36 @@ Usage::
 
 The in-CI version is ``tests/io/test_fuzz.py`` (a few hundred cases).
 
-Measured (2 cores shared with other work; see the commit that added these numbers)::
+Measured on 2 shared CPU cores, 2 workers, RLIMIT_AS 3 GiB, 10 s per case. Zero failures
+(crash, hang, raw exception, unnamed message, wrong data) in every run below; the same
+code before these checks gave crashes (Rust RLE decoder panic), a hang (MetaImage
+TransformMatrix with 1e308) and raw ValueError / TypeError / OverflowError /
+NotImplementedError from DICOM and NIfTI mutants.
 
-    RESULTS_PLACEHOLDER
+``--cases 4000 --seed 0`` (30 s)::
+
+    format     loaded  refused  total
+    dicom         509      675   1184
+    jpeg           91       57    148
+    metaimage     190      402    592
+    nifti         199      397    596
+    nrrd           61      827    888
+    png             0      296    296
+    tiff          167      129    296
+    all          1217     2783   4000
+
+``--cases 5000 --seed 3`` (59 s): dicom 584 / 896, jpeg 111 / 74, metaimage 237 / 503,
+nifti 262 / 482, nrrd 81 / 1030, png 0 / 370, tiff 208 / 162 (loaded / refused);
+3517 refused, 1483 loaded, 0 failures.
+
+CI corpus (``tests/io/test_fuzz.py``: ``--cases 600 --seed 2024``, about 10 s): dicom
+73 / 103, jpeg 13 / 9, metaimage 28 / 60, nifti 35 / 57, nrrd 15 / 119, png 0 / 44,
+tiff 30 / 14; 406 refused, 194 loaded, 0 failures.
+
+Of the 2783 refusals of the 4000-case run, 134 (5 %) still end in the generic "SimpleITK
+could not decode it" message (with SimpleITK's own reason, mostly malformed NRRD
+``space`` / ``kinds`` fields); every other one names the specific problem. No PNG mutant
+loads: every flip breaks a chunk CRC or the zlib stream, which Pillow checks.
 """
 
 from __future__ import annotations

@@ -128,9 +128,10 @@ def read_sitk_file(path: str | os.PathLike) -> Volume:
         detail = str(exc).strip().splitlines()
         detail = next((line for line in reversed(detail) if line.strip()), "")
         raise ImageReadError(
-            f"{path}: its header passed the checks but SimpleITK could not decode it as {fmt} "
-            f"({detail[-200:]}). The file is probably damaged inside its voxel data, or uses a "
-            "variant of the format SimpleITK does not support; export it again (e.g. as .nii.gz)."
+            f"{path}: SimpleITK could not decode it as {fmt} ({detail[-200:]}). A header field "
+            "it needs is malformed, its voxel data are damaged, or it uses a variant of the format "
+            "SimpleITK does not support; fix the field named above or export the image again "
+            "(e.g. as .nii.gz)."
         ) from None
     geometry_warnings = settle_geometry(path, image, facts)
     metadata = {"source_format": fmt, "source_name": path.name}
