@@ -233,7 +233,10 @@ def _load_payload(path: str | os.PathLike) -> dict[str, Any]:
     if not path.is_file():
         raise FileNotFoundError(f"no model file at {path}")
     data = path.read_bytes()
-    found = _check_schema(data)
+    from ._archive import check_archive_sizes
+
+    found = _check_schema(data)  # reads only schema.json (capped)
+    check_archive_sizes(data, path.name, ModelFileError)  # before skops unpacks any member
     try:
         payload = sio.loads(data, trusted=sorted(found - {"builtins.NoneType"}))
     except Exception as exc:  # skops' own refusals and damaged archives
@@ -265,11 +268,17 @@ def load_model(path: str | os.PathLike, *, with_metadata: bool = False):
     UnsafeModelError
         The file names types or loaders outside the allowlist (nothing was built).
     ModelFileError
-        Not a skops archive, not a napari-medimg model, or damaged.
+        Not a skops archive, not a napari-medimg model, damaged, too large to unpack
+        (see :mod:`._archive`), or an estimator whose arrays are inconsistent (tree
+        indices out of range or cyclic, shapes that disagree with the features and
+        classes; see :mod:`.model_check`). Nothing predicts with a model before that.
     """
+    from .model_check import check_estimator_structure
+
     payload = _load_payload(path)
     model = payload["model"]
     _check_model(model)
+    check_estimator_structure(model, Path(path).name, ModelFileError)
     try:
         metadata = json.loads(payload.get("metadata") or "{}")
         extra = json.loads(payload.get("extra") or "{}")

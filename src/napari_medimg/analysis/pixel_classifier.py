@@ -310,7 +310,9 @@ def _digest(metadata: dict[str, Any], arrays: dict[str, np.ndarray]) -> str:
 
 
 def _refuse(path: Any, why: str) -> ValueError:
-    return ValueError(f"{path} is not a valid napari-medimg pixel classifier file: {why}. It was not loaded.")
+    from .model_io import ModelFileError
+
+    return ModelFileError(f"{path} is not a valid napari-medimg pixel classifier file: {why}. It was not loaded.")
 
 
 def _validate_forest(arrays: dict[str, np.ndarray], n_features: int, n_classes: int, path: Any) -> None:
@@ -755,6 +757,10 @@ class PixelClassifier:
         path = Path(path)
         if not path.is_file():
             raise FileNotFoundError(f"no classifier file at {path}")
+        from ._archive import check_archive_sizes
+
+        # member sizes before np.load unpacks anything
+        check_archive_sizes(path, "the archive", lambda why: _refuse(path, why.removesuffix("; it was not loaded")))
         try:
             with np.load(path, allow_pickle=False) as data:
                 keys = set(data.files)
