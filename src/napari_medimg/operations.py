@@ -156,6 +156,10 @@ class Operation:
     keeps_units : bool
         The output is in the input's units (a denoising filter keeps HU); otherwise the
         units and window presets of the input are dropped from the result.
+    estimate : str, optional
+        ``"package.module:attribute"`` of ``estimate(volume, **parameters) ->``
+        :class:`~napari_medimg.budget.Cost` for operations whose memory or time depends
+        strongly on their parameters (see :meth:`estimate_cost`).
 
     Notes
     -----
@@ -175,6 +179,7 @@ class Operation:
     reports_progress: bool = False
     geometry: str = "same"
     keeps_units: bool = False
+    estimate: str | None = None
 
     def load(self) -> Callable[..., Any]:
         """Import and return the function."""
@@ -208,6 +213,36 @@ class Operation:
         if missing:
             raise ValueError(f"{self.name} needs {', '.join(missing)}: give a {self.parameter(missing[0]).layer_kind} input")
         return resolved
+
+    def estimate_cost(self, volume: Volume, values: dict[str, Any] | None = None):
+        """What running on ``volume`` with ``values`` would need, without running it.
+
+        Widgets can show it before a run; :meth:`run` refuses a result that would not
+        fit in memory and warns before a run of minutes (see :mod:`napari_medimg.budget`).
+
+        Parameters
+        ----------
+        volume : Volume
+            The input.
+        values : dict, optional
+            Parameter values (checked as in :meth:`resolve`).
+
+        Returns
+        -------
+        napari_medimg.budget.Cost
+            From the operation's ``estimate`` function; otherwise a float32 result of the
+            input's size (``geometry="same"``) and no time estimate.
+        """
+        from .budget import Cost
+
+        resolved = self.resolve(values)
+        if self.estimate is not None:
+            module_name, _, attribute = self.estimate.partition(":")
+            estimate = getattr(importlib.import_module(module_name), attribute)
+            return estimate(volume, **{k: v for k, v in resolved.items() if not self.parameter(k).is_layer})
+        if self.geometry == "same" and self.output_kind != "points":
+            return Cost(memory_bytes=int(volume.array.size) * 4, detail=f"a result of {volume.array.shape} voxels")
+        return Cost(memory_bytes=0)
 
     def _checked_input(self, volume: Volume) -> Volume:
         """``volume`` after the input check every operation shares (float16 becomes float32)."""
@@ -259,8 +294,11 @@ class Operation:
             For an input no operation can use (complex or non-numeric values, no voxels)
             and for bad parameter values; the message names the operation.
         """
+        from .budget import enforce
+
         volume = self._checked_input(volume)
         kwargs = self.resolve(values)
+        enforce(self.name, self.estimate_cost(volume, kwargs))  # refuse or warn before any work
         function = self.load()
         if self.needs_spacing:
             kwargs["spacing"] = volume.spacing
@@ -965,6 +1003,7 @@ OPERATIONS: tuple[Operation, ...] = (
             output_kind="labels",
             parameters=(_p("radius", float, 1.0, "mm", "Radius of the ball.", minimum=0.0, maximum=100.0),),
             needs_spacing=True,
+            estimate="napari_medimg.processing.morphology:estimate_ball_morphology",
         )
         for name, title in (("dilation", "Dilate mask"), ("erosion", "Erode mask"), ("opening", "Open mask"), ("closing", "Close mask"))
     ),
@@ -1011,6 +1050,7 @@ OPERATIONS: tuple[Operation, ...] = (
         ),
         reports_progress=True,
         geometry="new",
+        estimate="napari_medimg.processing.resample:estimate_isotropic",
     ),
     Operation(
         name="resample_labels_isotropic",
@@ -1025,6 +1065,7 @@ OPERATIONS: tuple[Operation, ...] = (
         ),
         reports_progress=True,
         geometry="new",
+        estimate="napari_medimg.processing.resample:estimate_isotropic",
     ),
     Operation(
         name="resample_to_reference",

@@ -368,3 +368,39 @@ def label_summary(labels: np.ndarray, spacing: Sequence[float] | None = None) ->
             {"label": int(value), "voxel_count": n, "volume_mm3": n * voxel, "volume_ml": n * voxel / 1000.0}
         )
     return rows
+
+
+#: Mask voxels x footprint-surface voxels per second of ITK's binary morphology (measured
+#: on one core of a 2024 server: 1.8e8 to 7.7e8 for radii of 3 to 12 mm; the low end is used).
+_MORPHOLOGY_RATE = 2e8
+
+
+def estimate_ball_morphology(volume, *, radius: float = 1.0, **_: object):
+    """Time and memory of a dilation, erosion, opening or closing by a ball of ``radius`` mm.
+
+    ITK's binary morphology works along the object surface, so its time grows with the
+    number of voxels times the footprint's surface (footprint voxels to the power 2/3).
+
+    Parameters
+    ----------
+    volume : Volume
+        The mask.
+    radius : float
+        Ball radius in mm.
+
+    Returns
+    -------
+    napari_medimg.budget.Cost
+    """
+    from ..budget import Cost
+
+    spacing = volume.spacing
+    radii = ball_radius_voxels(radius, spacing)
+    footprint = 4.0 / 3.0 * np.pi * float(np.prod([r + 0.5 for r in radii]))
+    voxels = float(np.prod(volume.array.shape, dtype=np.float64))
+    return Cost(
+        memory_bytes=int(voxels * 3),  # uint8 result plus ITK's input and output images
+        seconds=voxels * footprint ** (2.0 / 3.0) / _MORPHOLOGY_RATE,
+        detail=f"a ball of {' x '.join(map(str, radii))} voxel radii over {int(voxels)} voxels",
+        advice="use a smaller radius, or resample to coarser voxels first",
+    )

@@ -511,6 +511,13 @@ def resample_to_grid(
     pool = min(workers, len(bounds))
     threads = 1 if pool > 1 else workers  # parallel slabs, or one slab on all cores
     leading = volume.leading_shape
+    from ..budget import Cost, enforce
+
+    enforce("resampling", Cost(  # refuse before allocating what cannot fit
+        int(np.prod(leading + grid.shape, dtype=np.float64)) * out_dtype.itemsize,
+        detail=f"output {' x '.join(map(str, leading + grid.shape))} voxels of {out_dtype}",
+        advice="choose a larger spacing or a smaller reference grid, or crop the image first",
+    ))
     out = np.empty(leading + grid.shape, out_dtype)
 
     # Time points one after the other (their slabs in parallel), so that only one time
@@ -747,3 +754,33 @@ def resample_axis_aligned(
 def _minimum(volume: Volume) -> float:
     return float(volume.array.min()) if volume.array.size else 0.0
 
+
+
+def estimate_isotropic(volume: Volume, *, spacing: float | None = None, interpolation: str = "linear", **_: object):
+    """Memory of :func:`resample_isotropic`'s result, without allocating it.
+
+    Parameters
+    ----------
+    volume : Volume
+        The input.
+    spacing : float, optional
+        Output voxel size in mm (default: the smallest input spacing).
+    interpolation : str
+        ``"label"`` adds float32 vote buffers to the result.
+
+    Returns
+    -------
+    napari_medimg.budget.Cost
+    """
+    from ..budget import Cost
+
+    spacing = min(volume.spacing) if spacing is None else float(spacing)
+    grid = spacing_grid(volume, spacing)
+    voxels = int(np.prod(grid.shape, dtype=np.float64)) * int(np.prod(volume.leading_shape or (1,)))
+    itemsize = _output_dtype(volume.array.dtype, interpolation).itemsize
+    per_voxel = itemsize + (8 if interpolation == "label" else 0)
+    return Cost(
+        memory_bytes=voxels * per_voxel,
+        detail=f"output {' x '.join(map(str, grid.shape))} voxels of {spacing:g} mm",
+        advice="choose a larger spacing, or crop the image first",
+    )

@@ -1,0 +1,126 @@
+"""Memory and time budgets: say before a run what it would need, not after it ran out.
+
+An operation's cost is estimated from its input's geometry and its parameters
+(:class:`Cost`); :func:`enforce` refuses a result that would not fit in the memory
+available now (with the figure and what to change) and warns with
+:class:`SlowOperationWarning` before a run expected to take minutes.
+:meth:`napari_medimg.operations.Operation.estimate_cost` gives the same figures to
+widgets, which can show them before the user presses Run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import warnings
+
+__all__ = [
+    "Cost",
+    "BudgetError",
+    "SlowOperationWarning",
+    "SLOW_SECONDS",
+    "available_memory",
+    "enforce",
+    "format_bytes",
+]
+
+#: Runs expected to take longer than this (seconds) are announced with a warning.
+SLOW_SECONDS = 30.0
+
+
+class BudgetError(ValueError):
+    """The operation's result would not fit in the memory available; nothing was allocated."""
+
+
+class SlowOperationWarning(UserWarning):
+    """The operation is expected to take minutes with these parameters."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Cost:
+    """What a run would need.
+
+    Attributes
+    ----------
+    memory_bytes : int
+        Memory the run allocates beyond its input (result and large temporaries).
+    seconds : float or None
+        Rough run time on one present-day core; None when not estimated.
+    detail : str
+        What the figures come from, e.g. ``"output 8200 x 8200 x 4900 voxels"``.
+    advice : str
+        What to change to make it smaller or faster.
+    """
+
+    memory_bytes: int
+    seconds: float | None = None
+    detail: str = ""
+    advice: str = ""
+
+
+def available_memory() -> int | None:
+    """Bytes of memory available now (``MemAvailable`` of /proc/meminfo), None where unknown.
+
+    Returns
+    -------
+    int or None
+    """
+    try:
+        with open("/proc/meminfo", encoding="ascii") as handle:
+            for line in handle:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def format_bytes(count: float) -> str:
+    """``count`` bytes as a short text in MiB or GiB."""
+    if count >= 1 << 30:
+        return f"{count / (1 << 30):.1f} GiB"
+    return f"{count / (1 << 20):.0f} MiB"
+
+
+def enforce(name: str, cost: Cost, *, available: int | None = None) -> None:
+    """Refuse a run that would not fit in memory; warn before one that would take minutes.
+
+    Parameters
+    ----------
+    name : str
+        The operation, for messages.
+    cost : Cost
+        Its estimate.
+    available : int, optional
+        Bytes available (default: :func:`available_memory`).
+
+    Raises
+    ------
+    BudgetError
+        When ``cost.memory_bytes`` exceeds the memory available; the message gives both
+        figures and ``cost.advice``.
+
+    Warns
+    -----
+    SlowOperationWarning
+        When ``cost.seconds`` exceeds :data:`SLOW_SECONDS`.
+    """
+    available = available_memory() if available is None else available
+    if available is not None and cost.memory_bytes > available:
+        detail = f" ({cost.detail})" if cost.detail else ""
+        advice = f": {cost.advice}" if cost.advice else ""
+        raise BudgetError(
+            f"{name} would need {format_bytes(cost.memory_bytes)}{detail} but only "
+            f"{format_bytes(available)} of memory is available{advice}"
+        )
+    if cost.seconds is not None and cost.seconds > SLOW_SECONDS:
+        minutes = cost.seconds / 60.0
+        when = f"about {minutes:.0f} minutes" if minutes >= 1.5 else f"about {cost.seconds:.0f} seconds"
+        detail = f" ({cost.detail})" if cost.detail else ""
+        advice = f"; {cost.advice}" if cost.advice else ""
+        warnings.warn(
+            f"{name} is expected to take {when}{detail}{advice}", SlowOperationWarning, stacklevel=3
+        )
