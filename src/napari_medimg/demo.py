@@ -101,6 +101,7 @@ DEMO_OPERATIONS = ("window_preset", "non_local_means", "chest_ct_lungs", "region
 def _open_napari() -> int:
     import napari
 
+    from ._napari.layers import add_layer
     from ._napari.sample_data import chest_ct
     from ._qt.features_table import FeaturesTableWidget
     from ._qt.measure_widget import MeasureWidget
@@ -109,7 +110,7 @@ def _open_napari() -> int:
 
     viewer = napari.Viewer(title="napari-medimg demo")
     for data, kwargs, layer_type in chest_ct():
-        viewer._add_layer_from_data(data, kwargs, layer_type)
+        add_layer(viewer, data, kwargs, layer_type)
     for name in DEMO_OPERATIONS:
         widget = make_operation_widget(viewer, name)
         viewer.window.add_dock_widget(widget, name=get_operation(name).title, tabify=True)

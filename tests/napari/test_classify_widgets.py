@@ -7,6 +7,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
+from _widgets import open_widget
 from napari_medimg._qt.classify_widget import (
     CLUSTER_COLUMN,
     PREDICTED_COLUMN,
@@ -102,7 +103,7 @@ def test_tag_train_predict_and_class_layer(make_napari_viewer, qtbot, objects, t
     viewer = make_napari_viewer()
     layer = _layer(viewer, objects)
     _, _, kind, _ = objects
-    widget = ObjectClassifierWidget(viewer)
+    widget = open_widget(viewer, "classify_objects")
     widget.labels_layer.value = layer
     small = [v for v, k in kind.items() if k == 1][:3]
     large = [v for v, k in kind.items() if k == 2][:3]
@@ -180,7 +181,7 @@ def test_train_without_enough_tags_reports_and_keeps_layers(
     monkeypatch.setattr("napari.utils.notifications.show_error", errors.append)
     viewer = make_napari_viewer()
     layer = _layer(viewer, objects)
-    widget = ObjectClassifierWidget(viewer)
+    widget = open_widget(viewer, "classify_objects")
     widget.labels_layer.value = layer
     layer.selected_label = int(layer.features["index"][1])
     widget.tag_selected()  # one class only
@@ -201,7 +202,7 @@ def test_train_without_enough_tags_reports_and_keeps_layers(
 def test_cluster_finds_the_two_kinds(make_napari_viewer, qtbot, objects, method):
     viewer = make_napari_viewer()
     layer = _layer(viewer, objects)
-    widget = ObjectClassifierWidget(viewer)
+    widget = open_widget(viewer, "classify_objects")
     widget.labels_layer.value = layer
     widget.cluster_method.value = method
     _wait(qtbot, widget.cluster(start_thread=False))
@@ -228,7 +229,7 @@ def test_feature_selection_ranks_informative_above_noise(make_napari_viewer, qtb
     viewer = make_napari_viewer()
     layer = _layer(viewer, objects)
     _with_kind_column(layer, objects[2])
-    widget = FeatureSelectionWidget(viewer)
+    widget = open_widget(viewer, "feature_selection")
     widget.labels_layer.value = layer
     assert widget.target.value == "kind"  # the only class column
     assert "noise" in widget.feature_columns.value and "kind" not in widget.feature_columns.choices
@@ -250,7 +251,7 @@ def test_feature_selection_ranks_informative_above_noise(make_napari_viewer, qtb
     np.testing.assert_array_equal(line.get_xdata(), report.n_features)
     assert layer.metadata[SELECTION_METADATA_KEY]["selected"] == report.selected
     # the classifier takes the selection over
-    classifier = ObjectClassifierWidget(viewer)
+    classifier = open_widget(viewer, "classify_objects")
     classifier.labels_layer.value = layer
     classifier.use_feature_selection()
     assert list(classifier.feature_columns.value) == report.selected
@@ -263,7 +264,7 @@ def test_plots_draw_every_object_and_pick_selects_it(make_napari_viewer, objects
 
     viewer = make_napari_viewer()
     layer = _layer(viewer, objects)
-    widget = PlotsWidget(viewer)
+    widget = open_widget(viewer, "feature_plots")
     widget.labels_layer.value = layer
     assert widget.colour_column.value == NO_COLOUR  # no class column yet
     widget.x_column.value, widget.y_column.value = "volume_ml", "mean"

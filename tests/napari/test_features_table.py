@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 
+from _widgets import open_widget
 from napari_medimg._qt.features_table import FeaturesTableWidget
 
 
@@ -16,7 +17,7 @@ def _labels(viewer):
 def test_table_rows_link_to_objects_and_export(make_napari_viewer, tmp_path):
     viewer = make_napari_viewer()
     layer = _labels(viewer)
-    widget = FeaturesTableWidget(viewer)
+    widget = open_widget(viewer, "features_table")
     widget.layer_picker.value = layer
     assert widget.table.rowCount() == 3  # background row left out
     assert [widget.table.horizontalHeaderItem(c).text() for c in range(3)] == ["index", "volume_ml", "voxels"]
@@ -37,7 +38,7 @@ def test_table_rows_link_to_objects_and_export(make_napari_viewer, tmp_path):
 def test_table_follows_feature_changes(make_napari_viewer):
     viewer = make_napari_viewer()
     layer = _labels(viewer)
-    widget = FeaturesTableWidget(viewer)
+    widget = open_widget(viewer, "features_table")
     widget.layer_picker.value = layer
     layer.features = {"index": [0, 1], "voxels": [0, 4]}
     assert widget.table.rowCount() == 1
@@ -50,7 +51,7 @@ def test_measure_widget_fills_features_with_volumes_hu_and_radiomics(make_napari
     viewer = make_napari_viewer()
     viewer.open_sample("napari-medimg", "chest_ct")
     image, nodule = viewer.layers[0], viewer.layers[1]
-    widget = MeasureWidget(viewer)
+    widget = open_widget(viewer, "measure")
     widget.labels_layer.value = nodule
     widget.image_layer.value = image
     widget.radiomics.value = True

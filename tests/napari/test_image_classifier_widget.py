@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from _widgets import open_widget
 from napari_medimg._qt.image_classifier_widget import (
     PREDICTIONS_METADATA_KEY,
     TAGS_METADATA_KEY,
@@ -46,7 +47,7 @@ def _wait(qtbot, worker, timeout=30_000):
 def _widget(make_napari_viewer, stack):
     viewer = make_napari_viewer()
     layer = viewer.add_image(stack[0], name="cxr", scale=SCALE, translate=TRANSLATE)
-    widget = ImageClassifierWidget(viewer)
+    widget = open_widget(viewer, "classify_images")
     assert widget.image_layer.value is layer
     return viewer, layer, widget
 
@@ -113,7 +114,7 @@ def test_tag_train_predict_save_load(make_napari_viewer, qtbot, stack, tmp_path,
     path = widget.save_model(tmp_path / "pneumonia.skops")
     layer.metadata = {k: v for k, v in layer.metadata.items() if k != PREDICTIONS_METADATA_KEY}
     assert widget.predictions == {}
-    other = ImageClassifierWidget(viewer)
+    other = open_widget(viewer, "classify_images")
     other.image_layer.value = layer
     _wait(qtbot, other.load_and_predict(path, start_thread=False))
     np.testing.assert_array_equal(_predicted(layer), predicted)

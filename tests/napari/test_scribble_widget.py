@@ -6,6 +6,7 @@ import numpy as np
 from qtpy.QtCore import QTimer
 from scipy import ndimage
 
+from _widgets import open_widget
 from napari_medimg._qt.scribble_widget import PREVIEW_NAME, ScribbleClassifierWidget
 
 PLUGIN = "napari-medimg"
@@ -27,7 +28,7 @@ def _viewer_with_scribbles(make_napari_viewer):
     viewer = make_napari_viewer()
     viewer.open_sample(PLUGIN, "brain_mr")
     image, tumour_layer = viewer.layers[0], viewer.layers[1]
-    widget = ScribbleClassifierWidget(viewer)
+    widget = open_widget(viewer, "scribble_classifier")
     widget.image_layer.value = image
     scribbles = widget.add_scribbles_layer()
     assert scribbles.data.shape == image.data.shape and np.allclose(scribbles.translate, image.translate)
@@ -54,7 +55,7 @@ def test_preview_follows_painting_without_blocking_the_gui(make_napari_viewer, q
     shown = preview.data[0] == 1
     dice = 2 * np.count_nonzero(shown & tumour[z]) / (np.count_nonzero(shown) + np.count_nonzero(tumour[z]))
     assert dice > 0.75  # 0.81 measured: raw forest output on the painted slice
-    assert viewer.layers.selection.active is scribbles  # the user keeps painting
+    assert viewer.layers.selection.active == scribbles  # the user keeps painting (== : the widget holds a proxy)
 
 
 def test_segment_volume_cancel_and_files(make_napari_viewer, qtbot, tmp_path):

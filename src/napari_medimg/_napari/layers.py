@@ -24,7 +24,7 @@ from ..io.orientation import AxisReorientation, to_nearest_axes, undo_reorientat
 from ..io.warnings_codes import OBLIQUE, make_warning
 from ..volume import Volume
 
-__all__ = ["volume_to_layer_data", "layer_to_volume", "layer_snapshot", "MEDIMG_KEY"]
+__all__ = ["volume_to_layer_data", "layer_to_volume", "layer_snapshot", "add_layer", "layer_kind", "MEDIMG_KEY"]
 
 MEDIMG_KEY = "medimg"
 _SPATIAL_LABELS = {2: ("y", "x"), 3: ("z", "y", "x")}
@@ -108,6 +108,22 @@ def volume_to_layer_data(
         kwargs["rgb"] = shown.rgb
     kwargs.update(extra)
     return data, kwargs, layer_type
+
+
+def add_layer(viewer: Any, data: Any, kwargs: dict[str, Any], layer_type: str) -> Any:
+    """Add a layer data tuple through the viewer's public ``add_<type>`` method.
+
+    Returns
+    -------
+    napari.layers.Layer
+        The new layer.
+    """
+    return getattr(viewer, f"add_{layer_type}")(data, **kwargs)
+
+
+def layer_kind(layer: Any) -> str:
+    """``"labels"``, ``"image"``, ``"points"``, ... : the layer's type in lower case."""
+    return layer.__class__.__name__.lower()  # __class__, not type(): napari may hand a proxy
 
 
 def _layer_affine(meta: dict[str, Any], ndim: int) -> np.ndarray:
@@ -196,6 +212,7 @@ def layer_to_volume(
     keep = {
         k: v for k, v in medimg.items() if k in ("modality", "source_format", "source_name", "time_spacing", "time_origin")
     }
+    keep["kind"] = "labels" if labels else "image"
     volume = Volume(array, tuple(spacing), tuple(origin), direction, keep, rgb=rgb)
     reorientation = medimg.get("reorientation")
     if reorientation is not None and len(reorientation.get("order", ())) == spatial:
@@ -211,7 +228,7 @@ def layer_snapshot(layer: Any) -> Volume:
     ``metadata["medimg"]`` so results can be shown and saved with the source geometry.
     """
     data = layer.data[0] if getattr(layer, "multiscale", False) else layer.data
-    array = np.array(data) if layer._type_string == "labels" else np.asarray(data)
+    array = np.array(data) if layer_kind(layer) == "labels" else np.asarray(data)
     medimg = dict((layer.metadata or {}).get(MEDIMG_KEY) or {})
     rgb = bool(getattr(layer, "rgb", False))
     ndim = array.ndim - (1 if rgb else 0)
@@ -225,5 +242,5 @@ def layer_snapshot(layer: Any) -> Volume:
     }
     spacing, origin, direction = _layer_geometry(transform, ndim, spatial, medimg)
     medimg.setdefault("reorientation", {"order": list(range(spatial)), "flips": [False] * spatial})
-    medimg["kind"] = "labels" if layer._type_string == "labels" else "image"
+    medimg["kind"] = "labels" if layer_kind(layer) == "labels" else "image"
     return Volume(array, tuple(spacing), tuple(origin), direction, medimg, rgb=rgb)

@@ -16,10 +16,10 @@ from ..sample_data import SAMPLES
 
 PLUGIN = "napari-medimg"
 WRITE_EXTENSIONS = [".nii.gz", ".nii", ".nrrd", ".mha"]
-READ_PATTERNS = [
-    "*.nii", "*.nii.gz", "*.nrrd", "*.nhdr", "*.mha", "*.mhd", "*.dcm", "*.DCM", "*.dicom", "*.ima", "*.IMA",
-    "*.png", "*.jpg", "*.jpeg", "*.tif", "*.tiff", "*.bmp", "*",
-]
+# What the reader really reads (matched case-insensitively by npe2); folders are offered
+# through ``accepts_directories``. Pictures (PNG, JPEG, TIFF) are left to napari's own
+# reader, which reads them as well without a choice dialog; ``read()`` still takes them.
+READ_PATTERNS = ["*.nii", "*.nii.gz", "*.nrrd", "*.nhdr", "*.mha", "*.mhd", "*.dcm", "*.dicom", "*.ima"]
 # Operation menu group -> napari's contributable layer menu.
 MENU_OF_GROUP = {
     "Enhance": "napari/layers/filter",
@@ -30,6 +30,11 @@ MENU_OF_GROUP = {
     "Recipes": "napari/layers/segment",
     "Analyse": "napari/layers/measure",
 }
+
+
+def widget_class_name(operation_name: str) -> str:
+    """The class that docks an operation's widget: ``"gaussian"`` -> ``"GaussianWidget"``."""
+    return "".join(part.capitalize() for part in operation_name.split("_")) + "Widget"
 
 
 def build_manifest() -> dict[str, Any]:
@@ -47,6 +52,13 @@ def build_manifest() -> dict[str, Any]:
         sample_data.append({"key": key, "display_name": sample.title, "command": f"{PLUGIN}.sample_{key}"})
     commands.append(
         {"id": f"{PLUGIN}.dicom_browser", "title": "Open a DICOM series", "python_name": "napari_medimg._qt.dicom_widget:DicomSeriesWidget"}
+    )
+    commands.append(
+        {
+            "id": f"{PLUGIN}.prefer_reader",
+            "title": "Open medical files with napari-medimg (no reader dialog)",
+            "python_name": "napari_medimg._napari.preferences:prefer_medimg_reader",
+        }
     )
     commands.append(
         {"id": f"{PLUGIN}.features_table", "title": "Features table", "python_name": "napari_medimg._qt.features_table:FeaturesTableWidget"}
@@ -73,7 +85,7 @@ def build_manifest() -> dict[str, Any]:
         {"command": f"{PLUGIN}.classify_images", "display_name": "Classify images (stack)"},
     ]
     menus: dict[str, list[dict[str, str]]] = {
-        "napari/file/io_utilities": [{"command": f"{PLUGIN}.dicom_browser"}],
+        "napari/file/io_utilities": [{"command": f"{PLUGIN}.dicom_browser"}, {"command": f"{PLUGIN}.prefer_reader"}],
         "napari/layers/measure": [
             {"command": f"{PLUGIN}.measure"},
             {"command": f"{PLUGIN}.features_table"},
@@ -86,7 +98,7 @@ def build_manifest() -> dict[str, Any]:
     for op in OPERATIONS:
         command = f"{PLUGIN}.widget_{op.name}"
         commands.append(
-            {"id": command, "title": f"{op.menu}: {op.title}", "python_name": f"napari_medimg._qt.operation_widget:make_{op.name}"}
+            {"id": command, "title": f"{op.menu}: {op.title}", "python_name": f"napari_medimg._qt.operation_widget:{widget_class_name(op.name)}"}
         )
         widgets.append({"command": command, "display_name": f"{op.menu}: {op.title}"})
         menus.setdefault(MENU_OF_GROUP[op.menu], []).append({"command": command})

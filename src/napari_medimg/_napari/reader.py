@@ -34,37 +34,20 @@ def get_reader(path: str | list[str]) -> Callable[[Any], list[LayerData]] | None
 
 
 def _series_key(path: Path) -> str | None:
-    """``"SeriesInstanceUID|SeriesNumber"`` of a DICOM file from its header alone (None otherwise)."""
+    """The opaque key of a DICOM file's series from its header alone (None otherwise)."""
     if not path.is_file() or path.name.lower().endswith((".nii", ".nii.gz", ".nrrd", ".nhdr", ".mha", ".mhd")):
         return None
-    try:
-        import pydicom
+    from ..io.dicom import series_key_of_file
 
-        header = pydicom.dcmread(path, stop_before_pixels=True, specific_tags=["SeriesInstanceUID", "SeriesNumber"])
-    except Exception:  # not DICOM, or unreadable: read() will say why
-        return None
-    uid = header.get("SeriesInstanceUID")
-    return _key(str(uid), header.get("SeriesNumber")) if uid else None
-
-
-def _key(uid: str, number: object) -> str:
-    """One spelling for a series: its UID and its number (several series may share a UID)."""
-    try:
-        number = int(float(number))  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        number = None
-    return f"{uid}|{number}"
+    return series_key_of_file(path)
 
 
 def _looks_like_labels(path: Path, volume: Volume) -> bool:
-    """Integer data whose file name says label / seg / mask / roi."""
+    """Integer data whose header says labels, or whose file name says label / seg / mask / roi."""
+    if volume.rgb or volume.array.dtype.kind not in "ui" or int(volume.array.min(initial=0)) < 0:
+        return False
     name = path.name.lower()
-    return (
-        not volume.rgb
-        and volume.array.dtype.kind in "ui"
-        and any(hint in name for hint in _LABEL_HINTS)
-        and int(volume.array.min(initial=0)) >= 0
-    )
+    return volume.metadata.get("kind") == "labels" or any(hint in name for hint in _LABEL_HINTS)
 
 
 def _layer_name(path: Path, volume: Volume) -> str:
@@ -99,8 +82,8 @@ def read_layers(path: str | list[str]) -> list[LayerData]:
         if series is not None and series in seen_series:
             continue  # another file of a series already read
         volume = read(item)
-        if volume.metadata.get("series_uid"):
-            seen_series.add(_key(volume.metadata["series_uid"], volume.metadata.get("series_number")))
+        if volume.metadata.get("series_key"):
+            seen_series.add(volume.metadata["series_key"])
         name = _layer_name(item, volume)
         if _looks_like_labels(item, volume):
             layers.append(volume_to_layer_data(volume, name=name, layer_type="labels"))

@@ -8,7 +8,7 @@ import numpy as np
 
 from ..volume import Volume
 from .display import image_display_kwargs
-from .layers import volume_to_layer_data
+from .layers import add_layer, volume_to_layer_data
 
 __all__ = ["render_pipeline_png"]
 
@@ -32,17 +32,19 @@ def render_pipeline_png(image: Volume, lungs: Volume, nodule: Volume | None, pat
 
     viewer = napari.Viewer(show=True)
     try:
-        viewer.window._qt_window.resize(900, 900)
+        viewer.window.resize(900, 900)
         window = {"contrast_limits": (-1350.0, 150.0), "colormap": "gray"} if image.metadata.get(
             "modality"
         ) == "CT" else image_display_kwargs(image)
-        viewer._add_layer_from_data(*volume_to_layer_data(image, name="CT", **window))
-        viewer._add_layer_from_data(
+        add_layer(viewer, *volume_to_layer_data(image, name="CT", **window))
+        add_layer(
+            viewer,
             *volume_to_layer_data(lungs, name="lungs", layer_type="labels", opacity=0.35)
         )
         focus = lungs
         if nodule is not None and nodule.array.any():
-            viewer._add_layer_from_data(
+            add_layer(
+            viewer,
                 *volume_to_layer_data(nodule, name="nodule", layer_type="labels", opacity=0.8)
             )
             focus = nodule

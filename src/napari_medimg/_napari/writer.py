@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from ..io import write
-from .layers import MEDIMG_KEY, layer_to_volume
+from .layers import MEDIMG_KEY, layer_kind, layer_to_volume
 
 __all__ = ["write_image", "write_labels", "find_source_metadata"]
 
@@ -32,7 +32,7 @@ def find_source_metadata(data: Any, meta: dict[str, Any]) -> dict[str, Any] | No
     translate = np.asarray(meta.get("translate", np.zeros(len(shape))), dtype=float)
     for layer in viewer.layers:
         medimg = (layer.metadata or {}).get(MEDIMG_KEY)
-        if not medimg or layer._type_string != "image":
+        if not medimg or layer_kind(layer) != "image":
             continue
         layer_shape = layer.data.shape[:-1] if layer.rgb else layer.data.shape
         if (

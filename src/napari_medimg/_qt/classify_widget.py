@@ -37,6 +37,7 @@ from magicgui.widgets import (
 )
 
 from ._common import load_model_file, report_save, save_model_file, confusion_text, counts_text, read_only_text, run_in_worker, side_by_side
+from ._viewer_events import follow_viewer
 
 __all__ = [
     "ObjectClassifierWidget",
@@ -623,8 +624,8 @@ class ObjectClassifierWidget(Container):
         self.save_button.changed.connect(self._save_clicked)
         self.load_button.changed.connect(self._load_clicked)
         self.reset_choices()
-        napari_viewer.layers.events.inserted.connect(self.reset_choices)
-        napari_viewer.layers.events.removed.connect(self.reset_choices)
+        follow_viewer(self, napari_viewer.layers.events.inserted, self.reset_choices)
+        follow_viewer(self, napari_viewer.layers.events.removed, self.reset_choices)
         self._set_layer(self.labels_layer.value)
 
     # ------------------------------------------------------------------ layer

@@ -83,7 +83,7 @@ class DicomSeriesWidget(Container):
         from napari.utils.notifications import show_error, show_warning
 
         from .._napari.display import image_display_kwargs
-        from .._napari.layers import volume_to_layer_data
+        from .._napari.layers import add_layer, volume_to_layer_data
         from ..io.dicom import read_dicom
 
         uid = self.series.value
@@ -93,7 +93,7 @@ class DicomSeriesWidget(Container):
         def add(volume: Any) -> None:
             name = volume.metadata.get("series_description") or folder.name
             data = volume_to_layer_data(volume, name=name, **image_display_kwargs(volume))
-            self.viewer._add_layer_from_data(*data)
+            add_layer(self.viewer, *data)
             for warning in data[1]["metadata"]["medimg"].get("warnings", []):
                 show_warning(f"{name}: {warning}")
             self.status.value = f"opened {name}"

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 from magicgui.widgets import Container, FileEdit, PushButton, create_widget
 from qtpy.QtWidgets import QAbstractItemView, QTableWidget, QTableWidgetItem
+from ._viewer_events import follow_viewer
 
 __all__ = ["FeaturesTableWidget"]
 
@@ -62,8 +63,8 @@ class FeaturesTableWidget(Container):
         self.export_button.changed.connect(lambda: self.export_csv(self.export_path.value))
         self.table.itemSelectionChanged.connect(self._row_selected)
         self.reset_choices()
-        napari_viewer.layers.events.inserted.connect(self.reset_choices)
-        napari_viewer.layers.events.removed.connect(self.reset_choices)
+        follow_viewer(self, napari_viewer.layers.events.inserted, self.reset_choices)
+        follow_viewer(self, napari_viewer.layers.events.removed, self.reset_choices)
         self._set_layer(self.layer_picker.value)
 
     # ------------------------------------------------------------------ layer

@@ -39,6 +39,7 @@ from magicgui.widgets import (
 )
 
 from ._common import load_model_file, report_save, save_model_file, confusion_text, counts_text, plain, read_only_text, run_in_worker, side_by_side
+from ._viewer_events import follow_viewer
 
 __all__ = [
     "ImageClassifierWidget",
@@ -360,9 +361,9 @@ class ImageClassifierWidget(Container):
         self.load_button.changed.connect(self._load_clicked)
         self.table.cellDoubleClicked.connect(lambda row, _column: self.show_image(row))
         self.reset_choices()
-        napari_viewer.layers.events.inserted.connect(self.reset_choices)
-        napari_viewer.layers.events.removed.connect(self.reset_choices)
-        napari_viewer.dims.events.current_step.connect(self._show_in_view)
+        follow_viewer(self, napari_viewer.layers.events.inserted, self.reset_choices)
+        follow_viewer(self, napari_viewer.layers.events.removed, self.reset_choices)
+        follow_viewer(self, napari_viewer.dims.events.current_step, self._show_in_view)
         self._set_layer(self.image_layer.value)
 
     # ------------------------------------------------------------------ layer

@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 from magicgui.widgets import CheckBox, Container, FileEdit, Label, PushButton, create_widget
+from ._viewer_events import follow_viewer
 
 __all__ = ["MeasureWidget", "measure_with_radiomics"]
 
@@ -64,8 +65,8 @@ class MeasureWidget(Container):
         self.run_button.changed.connect(self.start)
         self.worker = None
         self.reset_choices()
-        napari_viewer.layers.events.inserted.connect(self.reset_choices)
-        napari_viewer.layers.events.removed.connect(self.reset_choices)
+        follow_viewer(self, napari_viewer.layers.events.inserted, self.reset_choices)
+        follow_viewer(self, napari_viewer.layers.events.removed, self.reset_choices)
 
     def start(self, *, start_thread: bool = True) -> Any:
         """Snapshot the layers and measure in a worker thread; returns the worker."""

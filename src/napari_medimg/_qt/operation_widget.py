@@ -20,9 +20,11 @@ from qtpy.QtCore import QTimer
 from ..operations import OPERATIONS, Operation, get_operation
 from ..progress import OperationCancelled
 from .._napari.display import image_display_kwargs
-from .._napari.layers import MEDIMG_KEY, layer_snapshot, volume_to_layer_data
+from .._napari.manifest import widget_class_name
+from .._napari.layers import MEDIMG_KEY, add_layer, layer_kind, layer_snapshot, volume_to_layer_data
 from .._napari.preview import PREVIEW_LAYER_SUFFIX, preview_layer_data, preview_slab, slab_of
 from ..volume import Volume
+from ._viewer_events import follow_viewer
 
 __all__ = ["OperationWidget", "make_operation_widget"]
 
@@ -100,20 +102,20 @@ class OperationWidget(Container):
         self.worker = None
         self._cancelled = threading.Event()
         self._fraction = 0.0
-        self._timer = QTimer()
+        self._timer = QTimer(self.native)  # parented: deleted with the dock, never fires after it
         self._timer.setInterval(_POLL_MS)
         self._timer.timeout.connect(self._show_progress)
         self.preview_worker = None
-        self._preview_timer = QTimer()
+        self._preview_timer = QTimer(self.native)  # parented: deleted with the dock, never fires after it
         self._preview_timer.setSingleShot(True)
         self._preview_timer.setInterval(_PREVIEW_DELAY_MS)
         self._preview_timer.timeout.connect(self.update_preview)
         for widget in (*self.parameter_widgets.values(), self.input_layer, self.preview):
             widget.changed.connect(self._schedule_preview)
-        viewer.dims.events.current_step.connect(self._schedule_preview)
+        follow_viewer(self, viewer.dims.events.current_step, self._schedule_preview)
         self.reset_choices()
-        viewer.layers.events.inserted.connect(self.reset_choices)
-        viewer.layers.events.removed.connect(self.reset_choices)
+        follow_viewer(self, viewer.layers.events.inserted, self.reset_choices)
+        follow_viewer(self, viewer.layers.events.removed, self.reset_choices)
 
     # --------------------------------------------------------------- preview
     def _schedule_preview(self, *_: Any) -> None:
@@ -166,7 +168,7 @@ class OperationWidget(Container):
             return
         data, kwargs, layer_type = preview_layer_data(result, keep, self.operation.output_kind, self._preview_name())
         name = self._preview_name()
-        if name in self.viewer.layers and self.viewer.layers[name]._type_string == layer_type:
+        if name in self.viewer.layers and layer_kind(self.viewer.layers[name]) == layer_type:
             existing = self.viewer.layers[name]
             existing.data = data
             existing.translate = kwargs["translate"]
@@ -174,7 +176,7 @@ class OperationWidget(Container):
                 existing.contrast_limits = kwargs["contrast_limits"]
         else:
             self._remove_preview()
-            self.viewer._add_layer_from_data(data, kwargs, layer_type)
+            add_layer(self.viewer, data, kwargs, layer_type)
 
     # --------------------------------------------------------------- running
     def values(self, snapshot: Any = None) -> dict[str, Any]:
@@ -323,7 +325,7 @@ class OperationWidget(Container):
             show_info(f"{name}: {count} object(s), {total:.2f} mL in all")
         else:
             data = volume_to_layer_data(volume, name=name, **image_display_kwargs(volume))
-        self.viewer._add_layer_from_data(*data)
+        add_layer(self.viewer, *data)
 
     def _add_points(self, points: Any, features: dict, name: str) -> None:
         """A Points layer at the points' voxels, through the input layer's own transform."""
@@ -366,20 +368,37 @@ def run_with_summary(operation: Operation, volume: Any, values: dict[str, Any], 
 
 def make_operation_widget(napari_viewer: Any, name: str) -> OperationWidget:
     """The dock widget of the operation called ``name``."""
-    return OperationWidget(napari_viewer, get_operation(name))
+    return widget_class(name)(napari_viewer)
+
+
+_CLASSES: dict[str, type] = {}
+
+
+def widget_class(name: str) -> type:
+    """The :class:`OperationWidget` subclass of one operation.
+
+    napari builds a dock widget by calling the contributed class with the viewer passed
+    to the ``__init__`` parameter called ``napari_viewer``; a factory function would get
+    no viewer. One subclass per operation (made once, on first use) gives each menu
+    entry a class napari can build.
+    """
+    if name not in _CLASSES:
+        operation = get_operation(name)
+
+        def __init__(self: OperationWidget, napari_viewer: Any) -> None:
+            OperationWidget.__init__(self, napari_viewer, operation)
+
+        _CLASSES[name] = type(
+            widget_class_name(name),
+            (OperationWidget,),
+            {"__init__": __init__, "__doc__": f"Dock widget of {operation.title!r}.", "__module__": __name__},
+        )
+    return _CLASSES[name]
 
 
 def __getattr__(attribute: str) -> Any:
-    """``make_<operation>`` factories, one per registered operation, for the manifest."""
-    prefix = "make_"
-    if attribute.startswith(prefix):
-        name = attribute[len(prefix) :]
-        if any(op.name == name for op in OPERATIONS):
-
-            def factory(napari_viewer: Any) -> OperationWidget:
-                return make_operation_widget(napari_viewer, name)
-
-            factory.__name__ = attribute
-            factory.__doc__ = f"Dock widget for the {name} operation."
-            return factory
+    """The ``<Operation>Widget`` classes, one per registered operation, for the manifest."""
+    for op in OPERATIONS:
+        if widget_class_name(op.name) == attribute:
+            return widget_class(op.name)
     raise AttributeError(f"module {__name__!r} has no attribute {attribute!r}")

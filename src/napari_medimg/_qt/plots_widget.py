@@ -16,6 +16,7 @@ import numpy as np
 from magicgui.widgets import ComboBox, Container, Label, SpinBox, create_widget
 
 from .classify_widget import _is_untagged, class_columns, numeric_feature_columns, object_rows, select_object
+from ._viewer_events import follow_viewer
 
 __all__ = ["PlotsWidget", "NO_COLOUR"]
 
@@ -73,8 +74,8 @@ class PlotsWidget(Container):
         for widget in (self.x_column, self.y_column, self.colour_column, self.bins):
             widget.changed.connect(self.draw)
         self.reset_choices()
-        napari_viewer.layers.events.inserted.connect(self.reset_choices)
-        napari_viewer.layers.events.removed.connect(self.reset_choices)
+        follow_viewer(self, napari_viewer.layers.events.inserted, self.reset_choices)
+        follow_viewer(self, napari_viewer.layers.events.removed, self.reset_choices)
         self._set_layer(self.labels_layer.value)
 
     # ------------------------------------------------------------------ choices

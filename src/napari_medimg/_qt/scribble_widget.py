@@ -20,9 +20,10 @@ from magicgui.widgets import CheckBox, Container, FileEdit, FloatSpinBox, Label,
 from qtpy.QtCore import QTimer
 
 from .._napari.display import image_display_kwargs
-from .._napari.layers import MEDIMG_KEY, layer_snapshot, volume_to_layer_data
+from .._napari.layers import MEDIMG_KEY, add_layer, layer_snapshot, volume_to_layer_data
 from .._napari.preview import preview_layer_data
 from ..progress import OperationCancelled
+from ._viewer_events import follow_viewer
 
 __all__ = ["ScribbleClassifierWidget"]
 
@@ -95,11 +96,11 @@ class ScribbleClassifierWidget(Container):
         self._cancelled = threading.Event()
         self._fraction = 0.0
         self._watched: Any = None
-        self._timer = QTimer()
+        self._timer = QTimer(self.native)  # parented: deleted with the dock, never fires after it
         self._timer.setSingleShot(True)
         self._timer.setInterval(_PREVIEW_DELAY_MS)
         self._timer.timeout.connect(self.update_preview)
-        self._progress_timer = QTimer()
+        self._progress_timer = QTimer(self.native)  # parented: deleted with the dock, never fires after it
         self._progress_timer.setInterval(100)
         self._progress_timer.timeout.connect(lambda: setattr(self.progress_bar, "value", int(100 * self._fraction)))
         self.new_scribbles.changed.connect(self.add_scribbles_layer)
@@ -107,14 +108,14 @@ class ScribbleClassifierWidget(Container):
         for widget in (self.smallest_scale, self.largest_scale, self.image_layer):
             widget.changed.connect(self._invalidate)
         self.live.changed.connect(self._schedule)
-        napari_viewer.dims.events.current_step.connect(self._schedule)
+        follow_viewer(self, napari_viewer.dims.events.current_step, self._schedule)
         self.segment_button.changed.connect(self.segment)
         self.cancel_button.changed.connect(self.cancel)
         self.save_button.changed.connect(self.save)
         self.load_button.changed.connect(self.load)
         self.reset_choices()
-        napari_viewer.layers.events.inserted.connect(self.reset_choices)
-        napari_viewer.layers.events.removed.connect(self.reset_choices)
+        follow_viewer(self, napari_viewer.layers.events.inserted, self.reset_choices)
+        follow_viewer(self, napari_viewer.layers.events.removed, self.reset_choices)
         self._watch(self.scribbles_layer.value)
 
     # ------------------------------------------------------------ inputs
@@ -223,7 +224,7 @@ class ScribbleClassifierWidget(Container):
             layer.data = data
             layer.translate = kwargs["translate"]
         else:
-            self.viewer._add_layer_from_data(data, kwargs, layer_type)
+            add_layer(self.viewer, data, kwargs, layer_type)
             self.viewer.layers.selection.active = self.scribbles_layer.value  # keep painting
         self.status.value = f"preview of slice {z}" if z is not None else "preview"
 
@@ -281,9 +282,10 @@ class ScribbleClassifierWidget(Container):
         classifier, labels, proba = result
         self.classifier = classifier
         name = self.image_layer.value.name if self.image_layer.value is not None else "image"
-        self.viewer._add_layer_from_data(*volume_to_layer_data(image.with_array(labels), name=f"{name} classes", layer_type="labels"))
+        add_layer(self.viewer, *volume_to_layer_data(image.with_array(labels), name=f"{name} classes", layer_type="labels"))
         first = image.with_array(proba[0])
-        self.viewer._add_layer_from_data(
+        add_layer(
+            self.viewer,
             *volume_to_layer_data(first, name=f"{name} probability of class {classifier.classes_[0]}", **image_display_kwargs(first), visible=False)
         )
         if PREVIEW_NAME in self.viewer.layers:

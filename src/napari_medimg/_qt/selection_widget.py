@@ -47,6 +47,7 @@ from .classify_widget import (
 )
 from ._common import read_only_text, run_in_worker
 from .features_table import _NumberItem
+from ._viewer_events import follow_viewer
 
 __all__ = ["FeatureSelectionWidget", "FeatureSelectionReport", "select_features", "TABLE_COLUMNS"]
 
@@ -283,8 +284,8 @@ class FeatureSelectionWidget(Container):
         self.run_button.changed.connect(self.start)
         self.target.changed.connect(self._target_changed)
         self.reset_choices()
-        napari_viewer.layers.events.inserted.connect(self.reset_choices)
-        napari_viewer.layers.events.removed.connect(self.reset_choices)
+        follow_viewer(self, napari_viewer.layers.events.inserted, self.reset_choices)
+        follow_viewer(self, napari_viewer.layers.events.removed, self.reset_choices)
         self._set_layer(self.labels_layer.value)
 
     def _target_choices(self, *_: Any) -> list[str]:

@@ -14,10 +14,49 @@ import SimpleITK as sitk
 from ..volume import Volume
 from .errors import ImageReadError, ImageWriteError
 
-__all__ = ["volume_from_sitk", "volume_to_sitk"]
+__all__ = ["volume_from_sitk", "volume_to_sitk", "is_labels_header", "LABELS_NOTE"]
+
+# How a labels file says what it holds: the NIfTI ``descrip`` field (ITK's file notes;
+# SimpleITK cannot write a NIfTI intent code) and a key of NRRD / MetaImage headers.
+LABELS_NOTE = "napari-medimg labels"
+_CONTENT_KEY = "medimg_content"
+_NIFTI_INTENT_LABEL = "1002"
+
+
+def is_labels_header(header: dict[str, str]) -> bool:
+    """True when a file's header says it holds labels.
+
+    Recognised: files written by this package, a NIfTI intent code of 1002
+    (``NIFTI_INTENT_LABEL``, e.g. from nibabel or FreeSurfer), and 3D Slicer
+    segmentations (``.seg.nrrd``: ``Segment0_ID`` and the segmentation keys).
+
+    Parameters
+    ----------
+    header : dict of str to str
+        The header's key-value pairs as SimpleITK reads them.
+    """
+    return (
+        header.get("descrip", "").strip() == LABELS_NOTE
+        or header.get("ITK_FileNotes", "").strip() == LABELS_NOTE
+        or header.get(_CONTENT_KEY, "").strip() == "labels"
+        or header.get("intent_code", "").strip() == _NIFTI_INTENT_LABEL
+        or "Segment0_ID" in header
+        or "Segmentation_MasterRepresentation" in header
+    )
 
 # numpy dtypes SimpleITK cannot hold, and what to store them as instead.
 _STORAGE_DTYPE = {np.dtype(bool): np.dtype(np.uint8), np.dtype(np.float16): np.dtype(np.float32)}
+
+
+def _header_of(image: sitk.Image) -> dict[str, str]:
+    """The image's header key-value pairs; values that are not valid text are skipped."""
+    header = {}
+    for key in image.GetMetaDataKeys():
+        try:
+            header[key] = image.GetMetaData(key)
+        except (TypeError, UnicodeDecodeError):
+            continue
+    return header
 
 
 def volume_from_sitk(image: sitk.Image, metadata: dict[str, Any] | None = None) -> Volume:
@@ -42,6 +81,8 @@ def volume_from_sitk(image: sitk.Image, metadata: dict[str, Any] | None = None) 
     components = image.GetNumberOfComponentsPerPixel()
     array = sitk.GetArrayFromImage(image)
     meta = dict(metadata or {})
+    if is_labels_header(_header_of(image)):
+        meta["kind"] = "labels"
     rgb = False
     if components > 1:
         if components in (3, 4) and array.dtype == np.uint8:
@@ -112,4 +153,7 @@ def volume_to_sitk(volume: Volume) -> sitk.Image:
     image.SetSpacing(spacing)
     image.SetOrigin(origin)
     image.SetDirection([float(v) for v in direction.ravel()])
+    if volume.metadata.get("kind") == "labels":
+        image.SetMetaData("ITK_FileNotes", LABELS_NOTE)
+        image.SetMetaData(_CONTENT_KEY, "labels")
     return image
