@@ -76,7 +76,10 @@ class Parameter:
     @property
     def label(self) -> str:
         """Name with its unit, e.g. ``"sigma (mm)"``."""
-        text = self.name.replace("_", " ")
+        words = self.name.split("_")
+        if self.unit and len(words) > 1 and words[-1].lower() == self.unit.lower():
+            words = words[:-1]  # "closing_mm" in mm reads "closing (mm)", not "closing mm (mm)"
+        text = " ".join(words)
         return f"{text} ({self.unit})" if self.unit else text
 
     def convert(self, value: Any) -> Any:
@@ -139,7 +142,8 @@ class Operation:
     title : str
         Menu text.
     menu : str
-        Menu group ("Enhance", "Filter", "Segment", ...).
+        Menu group ("Enhance", "Denoise", "Threshold", "Clean up", ...): a submenu of one
+        of napari's Layers menus (see ``napari_medimg._napari.manifest.MENUS``).
     function : str
         ``"package.module:attribute"``, imported only when the operation runs.
     input_kind, output_kind : str
@@ -575,7 +579,7 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation(
         name="gaussian",
         title="Gaussian smoothing",
-        menu="Filter",
+        menu="Denoise",
         function="napari_medimg.processing.denoise:gaussian",
         input_kind="image",
         output_kind="image",
@@ -590,7 +594,7 @@ OPERATIONS: tuple[Operation, ...] = (
         Operation(
             name=name,
             title=title,
-            menu="Filter",
+            menu="Denoise",
             function=f"napari_medimg.processing.denoise:{name}",
             input_kind="image",
             output_kind="image",
@@ -616,7 +620,7 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation(
         name="bilateral",
         title="Bilateral filter (edge-preserving)",
-        menu="Filter",
+        menu="Denoise",
         function="napari_medimg.processing.denoise:bilateral",
         input_kind="image",
         output_kind="image",
@@ -631,7 +635,7 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation(
         name="anisotropic_diffusion",
         title="Curvature anisotropic diffusion (edge-preserving)",
-        menu="Filter",
+        menu="Denoise",
         function="napari_medimg.processing.denoise:anisotropic_diffusion",
         input_kind="image",
         output_kind="image",
@@ -646,7 +650,7 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation(
         name="non_local_means",
         title="Non-local means",
-        menu="Filter",
+        menu="Denoise",
         function="napari_medimg.processing.denoise:non_local_means",
         input_kind="image",
         output_kind="image",
@@ -664,7 +668,7 @@ OPERATIONS: tuple[Operation, ...] = (
         Operation(
             name=name,
             title=title,
-            menu="Filter",
+            menu="Bias field",
             function="napari_medimg.processing.bias:n4_bias_correction",
             input_kind="image",
             output_kind="image",
@@ -690,7 +694,7 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation(
         name="sobel",
         title="Sobel gradient (per mm)",
-        menu="Filter",
+        menu="Edges",
         function="napari_medimg.analysis.edges:sobel",
         input_kind="image",
         output_kind="image",
@@ -700,7 +704,7 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation(
         name="gradient_magnitude",
         title="Gradient magnitude (gaussian)",
-        menu="Filter",
+        menu="Edges",
         function="napari_medimg.analysis.edges:gradient_magnitude",
         input_kind="image",
         output_kind="image",
@@ -711,7 +715,7 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation(
         name="laplacian_of_gaussian",
         title="Laplacian of Gaussian",
-        menu="Filter",
+        menu="Edges",
         function="napari_medimg.analysis.edges:laplacian_of_gaussian",
         input_kind="image",
         output_kind="image",
@@ -725,7 +729,7 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation(
         name="canny",
         title="Canny edges",
-        menu="Filter",
+        menu="Edges",
         function="napari_medimg.analysis.edges:canny",
         input_kind="image",
         output_kind="labels",
@@ -739,7 +743,7 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation(
         name="glcm_map",
         title="Local GLCM texture map",
-        menu="Analyse",
+        menu="Texture",
         function="napari_medimg.analysis.texture:glcm_map",
         input_kind="image",
         output_kind="image",
@@ -755,7 +759,7 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation(
         name="lbp_map",
         title="Local binary patterns",
-        menu="Analyse",
+        menu="Texture",
         function="napari_medimg.analysis.texture:lbp_map",
         input_kind="image",
         output_kind="image",
@@ -770,7 +774,7 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation(
         name="keypoints",
         title="Keypoints (SIFT / ORB) to points",
-        menu="Analyse",
+        menu="Texture",
         function="napari_medimg.analysis.descriptors:detect_keypoints",
         input_kind="image",
         output_kind="points",
@@ -780,7 +784,7 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation(
         name="threshold",
         title="Threshold range",
-        menu="Segment",
+        menu="Threshold",
         function="napari_medimg.processing.segment:threshold_range",
         input_kind="image",
         output_kind="labels",
@@ -792,7 +796,7 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation(
         name="connected_components",
         title="Label connected components",
-        menu="Segment",
+        menu="Objects",
         function="napari_medimg.processing.segment:connected_components",
         input_kind="labels",
         output_kind="labels",
@@ -804,7 +808,7 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation(
         name="clear_border",
         title="Remove objects touching the border",
-        menu="Segment",
+        menu="Objects",
         function="napari_medimg.processing.segment:clear_border",
         input_kind="labels",
         output_kind="labels",
@@ -815,7 +819,7 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation(
         name="keep_largest",
         title="Keep the largest objects",
-        menu="Segment",
+        menu="Objects",
         function="napari_medimg.processing.segment:keep_largest",
         input_kind="labels",
         output_kind="labels",
@@ -824,7 +828,7 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation(
         name="threshold_auto",
         title="Automatic threshold (Otsu, Li, Yen, ...)",
-        menu="Segment",
+        menu="Threshold",
         function="napari_medimg.processing.threshold:threshold_auto",
         input_kind="image",
         output_kind="labels",
@@ -836,7 +840,7 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation(
         name="threshold_multi_otsu",
         title="Multi-level Otsu",
-        menu="Segment",
+        menu="Threshold",
         function="napari_medimg.processing.threshold:threshold_multi_otsu",
         input_kind="image",
         output_kind="labels",
@@ -845,7 +849,7 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation(
         name="threshold_local",
         title="Adaptive (local) threshold",
-        menu="Segment",
+        menu="Threshold",
         function="napari_medimg.processing.threshold:threshold_local",
         input_kind="image",
         output_kind="labels",
@@ -861,7 +865,7 @@ OPERATIONS: tuple[Operation, ...] = (
         Operation(
             name=name,
             title=title,
-            menu="Segment",
+            menu="Cluster",
             function=f"napari_medimg.processing.cluster:{name}",
             input_kind="image",
             output_kind="labels",
@@ -878,7 +882,7 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation(
         name="watershed_markers",
         title="Watershed from seed labels",
-        menu="Segment",
+        menu="Grow",
         function="napari_medimg.processing.watershed:watershed_markers",
         input_kind="image",
         output_kind="labels",
@@ -894,7 +898,7 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation(
         name="split_objects",
         title="Split touching objects (distance watershed)",
-        menu="Segment",
+        menu="Objects",
         function="napari_medimg.processing.watershed:split_objects",
         input_kind="labels",
         output_kind="labels",
@@ -905,7 +909,7 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation(
         name="region_grow",
         title="Region growing from points (connected threshold)",
-        menu="Segment",
+        menu="Grow",
         function="napari_medimg.processing.region_growing:connected_threshold",
         input_kind="image",
         output_kind="labels",
@@ -924,7 +928,7 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation(
         name="confidence_connected",
         title="Region growing from points (confidence connected)",
-        menu="Segment",
+        menu="Grow",
         function="napari_medimg.processing.region_growing:confidence_connected",
         input_kind="image",
         output_kind="labels",
@@ -942,7 +946,7 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation(
         name="fast_marching",
         title="Geodesic growing from points (fast marching)",
-        menu="Segment",
+        menu="Grow",
         function="napari_medimg.processing.region_growing:fast_marching",
         input_kind="image",
         output_kind="labels",
@@ -957,7 +961,7 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation(
         name="pixel_classifier",
         title="Pixel classifier from scribbles",
-        menu="Segment",
+        menu="Learn",
         function="napari_medimg.analysis.pixel_classifier:segment_from_scribbles",
         input_kind="image",
         output_kind="labels",
@@ -977,7 +981,7 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation(
         name="fill_holes",
         title="Fill holes",
-        menu="Segment",
+        menu="Clean up",
         function="napari_medimg.processing.morphology:fill_holes",
         input_kind="labels",
         output_kind="labels",
@@ -986,7 +990,7 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation(
         name="remove_small_objects",
         title="Remove small objects",
-        menu="Segment",
+        menu="Clean up",
         function="napari_medimg.processing.morphology:remove_small_objects",
         input_kind="labels",
         output_kind="labels",
@@ -997,7 +1001,7 @@ OPERATIONS: tuple[Operation, ...] = (
         Operation(
             name=name,
             title=title,
-            menu="Segment",
+            menu="Clean up",
             function=f"napari_medimg.processing.morphology:binary_{name}",
             input_kind="labels",
             output_kind="labels",
@@ -1010,7 +1014,7 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation(
         name="smooth_labels",
         title="Smooth label surfaces",
-        menu="Segment",
+        menu="Clean up",
         function="napari_medimg.processing.morphology:smooth_labels",
         input_kind="labels",
         output_kind="labels",

@@ -21,6 +21,21 @@ def _menu_commands() -> set[str]:
     return {item["command"] for items in CONTRIBUTIONS["menus"].values() for item in items if "command" in item}
 
 
+def test_menus_are_grouped_without_repeated_prefixes_or_doubled_units():
+    from napari_medimg.operations import OPERATIONS
+
+    labels = {s["id"]: s["label"] for s in CONTRIBUTIONS["submenus"]}
+    for submenu, items in CONTRIBUTIONS["menus"].items():
+        titles = [w["display_name"] for w in WIDGETS if w["command"] in {i.get("command") for i in items}]
+        if submenu in labels and len(titles) > 1:
+            first_words = {t.split()[0].rstrip(":") for t in titles}
+            assert len(first_words) > 1 or len(titles) < 3, f"{labels[submenu]}: repeated prefix in {titles}"
+    for op in OPERATIONS:
+        for parameter in op.parameters:
+            if parameter.unit:
+                assert parameter.label.count(parameter.unit) == 1, parameter.label
+
+
 def test_every_widget_is_in_a_menu():
     in_menus = _menu_commands()
     assert [w["command"] for w in WIDGETS if w["command"] not in in_menus] == []
@@ -39,6 +54,11 @@ def test_widget_opens_from_its_menu_command(make_napari_viewer, widget):
     menu_ids = [m for m, items in CONTRIBUTIONS["menus"].items() if any(i.get("command") == widget["command"] for i in items)]
     for menu_id in menu_ids:
         assert widget["command"] in {getattr(item, "command", None) and item.command.id for item in app.menus.get_menu(menu_id)}
+        if not menu_id.startswith("napari/"):  # our submenu: it hangs in one of napari's menus
+            parents = [m for m, items in CONTRIBUTIONS["menus"].items() if any(i.get("submenu") == menu_id for i in items)]
+            assert parents and all(
+                menu_id in {getattr(item, "submenu", None) for item in app.menus.get_menu(parent)} for parent in parents
+            )
     with warnings.catch_warnings():
         warnings.filterwarnings("error", message="Private attribute access")
         app.commands.execute_command(widget["command"]).result()

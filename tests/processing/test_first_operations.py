@@ -23,7 +23,7 @@ def test_registry_names_are_unique_and_loadable():
             assert parameter.help
             if not parameter.is_layer:
                 assert parameter.convert(parameter.default) == parameter.default
-    assert {op.name for op in list_operations("Segment")} >= {"threshold", "threshold_auto", "region_grow"}
+    assert {op.name for op in list_operations("Threshold") + list_operations("Grow")} >= {"threshold", "threshold_auto", "region_grow"}
 
 
 def test_parameter_conversion_errors_name_the_parameter():

@@ -20,16 +20,28 @@ WRITE_EXTENSIONS = [".nii.gz", ".nii", ".nrrd", ".mha"]
 # through ``accepts_directories``. Pictures (PNG, JPEG, TIFF) are left to napari's own
 # reader, which reads them as well without a choice dialog; ``read()`` still takes them.
 READ_PATTERNS = ["*.nii", "*.nii.gz", "*.nrrd", "*.nhdr", "*.mha", "*.mhd", "*.dcm", "*.dicom", "*.ima"]
-# Operation menu group -> napari's contributable layer menu.
-MENU_OF_GROUP = {
-    "Enhance": "napari/layers/filter",
-    "Filter": "napari/layers/filter",
-    "Segment": "napari/layers/segment",
-    "Measure": "napari/layers/measure",
-    "Geometry": "napari/layers/transform",
-    "Recipes": "napari/layers/segment",
-    "Analyse": "napari/layers/measure",
+# Operation menu group -> (napari's Layers menu it sits in, the submenu's label). Groups
+# are ordered as a radiologist works: look, clean, find edges, segment, tidy, measure.
+MENUS = {
+    "Enhance": ("napari/layers/filter", "Enhance (contrast)"),
+    "Denoise": ("napari/layers/filter", "Denoise and smooth"),
+    "Bias field": ("napari/layers/filter", "Bias-field correction (MR)"),
+    "Edges": ("napari/layers/filter", "Edges and gradients"),
+    "Threshold": ("napari/layers/segment", "Threshold"),
+    "Cluster": ("napari/layers/segment", "Cluster"),
+    "Grow": ("napari/layers/segment", "Grow from seeds"),
+    "Objects": ("napari/layers/segment", "Objects (label, split, keep)"),
+    "Clean up": ("napari/layers/segment", "Clean up masks"),
+    "Recipes": ("napari/layers/segment", "Recipes"),
+    "Learn": ("napari/layers/classify", "Learned models"),
+    "Texture": ("napari/layers/measure", "Texture maps and keypoints"),
+    "Geometry": ("napari/layers/transform", "Resample and crop"),
 }
+
+
+def submenu_id(group: str) -> str:
+    """The npe2 submenu id of an operation group: ``"Clean up"`` -> ``"napari-medimg.clean_up"``."""
+    return f"{PLUGIN}." + group.lower().replace(" ", "_")
 
 
 def widget_class_name(operation_name: str) -> str:
@@ -95,13 +107,17 @@ def build_manifest() -> dict[str, Any]:
         "napari/layers/classify": [{"command": f"{PLUGIN}.classify_objects"}, {"command": f"{PLUGIN}.classify_images"}],
         "napari/layers/annotate": [{"command": f"{PLUGIN}.scribble_classifier"}],
     }
+    submenus = []
+    for group, (parent, label) in MENUS.items():
+        submenus.append({"id": submenu_id(group), "label": label})
+        menus.setdefault(parent, []).append({"submenu": submenu_id(group), "group": "1_medimg"})
     for op in OPERATIONS:
         command = f"{PLUGIN}.widget_{op.name}"
         commands.append(
-            {"id": command, "title": f"{op.menu}: {op.title}", "python_name": f"napari_medimg._qt.operation_widget:{widget_class_name(op.name)}"}
+            {"id": command, "title": op.title, "python_name": f"napari_medimg._qt.operation_widget:{widget_class_name(op.name)}"}
         )
-        widgets.append({"command": command, "display_name": f"{op.menu}: {op.title}"})
-        menus.setdefault(MENU_OF_GROUP[op.menu], []).append({"command": command})
+        widgets.append({"command": command, "display_name": op.title})
+        menus.setdefault(submenu_id(op.menu), []).append({"command": command})
     return {
         "name": PLUGIN,
         "display_name": "napari medimg: medical imaging",
@@ -117,6 +133,7 @@ def build_manifest() -> dict[str, Any]:
             "sample_data": sample_data,
             "widgets": widgets,
             "menus": menus,
+            "submenus": submenus,
         },
     }
 
