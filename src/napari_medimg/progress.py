@@ -118,8 +118,9 @@ def map_chunks(
     out_dtype : numpy.dtype, optional
         Output dtype; by default the dtype of the first slab's result.
     n_chunks : int, optional
-        Number of slabs; by default 4 per worker (for progress and balance), at most
-        one per index along ``axis``.
+        Number of slabs; by default 20 (progress in steps of 5 %, Cancel within a
+        twentieth of the run per worker), fewer where slabs would get thinner than twice
+        the halo, never fewer than 4 per worker, at most one per index along ``axis``.
     workers : int, optional
         Threads; by default :func:`default_workers`.
     progress, cancel : callable, optional
@@ -133,7 +134,7 @@ def map_chunks(
     axis = axis % array.ndim
     length = array.shape[axis]
     workers = workers or default_workers()
-    n_chunks = n_chunks or min(length, 4 * workers)
+    n_chunks = n_chunks or max(4 * workers, min(20, length // max(1, 2 * halo)))
     n_chunks = max(1, min(n_chunks, length))
     bounds = np.linspace(0, length, n_chunks + 1).round().astype(int)
 

@@ -36,7 +36,10 @@ class DicomSeriesWidget(Container):
         self.viewer = napari_viewer
         self.folder = FileEdit(mode="d", label="DICOM folder")
         self.scan_button = PushButton(text="List series")
-        self.series = ComboBox(label="series", choices=[])
+        # the list is the widget's state, offered through a callable: napari resets the
+        # choices of dock widgets whenever a layer is added, which empties a static list
+        self._series_choices: list[tuple[str, str]] = []
+        self.series = ComboBox(label="series", choices=lambda _widget: self._series_choices)
         self.resample_tilt = CheckBox(
             text="correct gantry tilt (resample)", tooltip="Resample a tilted CT onto a regular, tilt-free grid."
         )
@@ -72,7 +75,8 @@ class DicomSeriesWidget(Container):
 
     def _show_series(self, infos: list[Any]) -> None:
         readable = [info for info in infos if info.has_pixels]
-        self.series.choices = [(_series_label(info), info.uid) for info in readable]
+        self._series_choices = [(_series_label(info), info.uid) for info in readable]
+        self.series.reset_choices()
         self.open_button.enabled = bool(readable)
         skipped = len(infos) - len(readable)
         self.status.value = f"{len(readable)} series with images" + (f", {skipped} without" if skipped else "")

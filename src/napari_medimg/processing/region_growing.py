@@ -27,6 +27,7 @@ from scipy import ndimage
 from ..progress import CancelCheck, ProgressCallback, check_cancel, report
 from .morphology import ball_footprint, binary_dilation, binary_opening, fill_holes as _fill_holes, smooth_labels
 from ._validate import check_image, check_mask, check_spacing
+from .denoise import _run_sitk_filter
 
 __all__ = [
     "seed_indices",
@@ -215,17 +216,30 @@ def _finish(
     spacing,
     mask,
     opening: float = 0.0,
+    progress: ProgressCallback | None = None,
+    cancel: CancelCheck | None = None,
 ) -> np.ndarray:
-    """Cut leaks, fill holes, smooth, keep what is connected to a seed; uint8 mask."""
+    """Cut leaks, fill holes, smooth, keep what is connected to a seed; uint8 mask.
+
+    ``progress`` gets the fraction of these steps done; ``cancel`` is checked between them.
+    """
     if opening > 0:
         region = _cut_leaks(region, index, opening, spacing)
+    report(progress, 0.2)
+    check_cancel(cancel)
     region = region.view(np.uint8) if region.dtype == bool else region.astype(np.uint8)
     if fill_holes:
         region = _fill_holes(region)
+        report(progress, 0.4)
+        check_cancel(cancel)
         if region.ndim == 3:
             region = _fill_holes(region, per_slice=True)
+    report(progress, 0.6)
+    check_cancel(cancel)
     if smoothing > 0:
         region = smooth_labels(region, sigma=smoothing, spacing=spacing)
+    report(progress, 0.8)
+    check_cancel(cancel)
     if mask is not None:
         region = region & mask.view(np.uint8)
     components, _ = ndimage.label(region)
@@ -456,14 +470,21 @@ def fast_marching(
             f"fast marching needs at least 4 voxels along every axis, got shape {array.shape}: "
             "give a single slice as a 2D image, or a larger region"
         )
+    if arrival_time is not None and arrival_time <= 0:
+        raise ValueError(f"arrival_time must be > 0 mm, got {arrival_time}")
+    if volume_ml is not None and volume_ml <= 0:
+        raise ValueError(f"volume_ml must be > 0, got {volume_ml}")
     work = array.astype(np.float32, copy=False) if array.dtype != np.float64 else array
     nan = np.isnan(work) if np.issubdtype(work.dtype, np.floating) else None
     if nan is not None and nan.any():
         work = np.where(nan, np.nanmedian(work), work).astype(work.dtype)
     check_cancel(cancel)
-    gradient = sitk.GetArrayFromImage(
-        sitk.GradientMagnitudeRecursiveGaussian(_sitk_image(work, spacing), sigma=float(sigma))
-    ).astype(np.float32, copy=False)
+    smoother = sitk.GradientMagnitudeRecursiveGaussianImageFilter()
+    smoother.SetSigma(float(sigma))
+    gradient = _run_sitk_filter(
+        smoother, [_sitk_image(work, spacing)], None if progress is None else (lambda f: report(progress, 0.2 * f)), cancel
+    )
+    gradient = sitk.GetArrayFromImage(gradient).astype(np.float32, copy=False)
     report(progress, 0.2)
     if edge is None:
         near = gradient[tuple(index.T)]  # the seeds themselves, plus a 3 mm ball below
@@ -479,24 +500,67 @@ def fast_marching(
     speed_image = _sitk_image(speed.astype(np.float32, copy=False), spacing)
     del speed
     check_cancel(cancel)
-    marcher = sitk.FastMarchingImageFilter()
-    marcher.SetTrialPoints([s + (0,) for s in _itk_seeds(index)])
+    march = None if progress is None else (lambda f: report(progress, 0.2 + 0.55 * f))
     if arrival_time is not None:
-        if arrival_time <= 0:
-            raise ValueError(f"arrival_time must be > 0 mm, got {arrival_time}")
-        marcher.SetStoppingValue(float(arrival_time) * 1.01 + 1e-6)
-    times = sitk.GetArrayFromImage(marcher.Execute(speed_image))
-    report(progress, 0.8)
-    if arrival_time is not None:
+        times = _march(speed_image, index, float(arrival_time) * 1.01 + 1e-6, march, cancel)
         region = times <= arrival_time
     else:
-        if volume_ml <= 0:
-            raise ValueError(f"volume_ml must be > 0, got {volume_ml}")
         count = int(round(volume_ml * 1000.0 / float(np.prod(spacing))))
-        finite = times[times < 1e30].ravel()
-        count = max(1, min(count, finite.size))
-        level = np.partition(finite, count - 1)[count - 1]
-        region = times <= level
-    out = _finish(region, index, fill_holes=fill_holes, smoothing=smoothing, spacing=spacing, mask=mask)
+        region = _earliest(speed_image, index, count, spacing, march, cancel)
+    report(progress, 0.75)
+    check_cancel(cancel)
+    out = _finish(
+        region, index, fill_holes=fill_holes, smoothing=smoothing, spacing=spacing, mask=mask,
+        progress=None if progress is None else (lambda f: report(progress, 0.75 + 0.25 * f)), cancel=cancel,
+    )
     report(progress, 1.0)
     return out
+
+
+#: Arrival times at or above this mean "not reached" (ITK fills unreached voxels with a huge value).
+_UNREACHED = 1e30
+
+
+def _march(speed_image, index: np.ndarray, stop: float, progress, cancel) -> np.ndarray:
+    """Arrival times (mm at full speed) from the seeds, marching until ``stop``.
+
+    Voxels reached at or before ``stop`` get exactly the times of an unlimited march
+    (the front is processed in order of arrival); later ones hold a larger trial value or
+    :data:`_UNREACHED`. ITK reports progress as the front's time over ``stop`` (every 1 %)
+    and aborts there when ``cancel()`` is true.
+    """
+    import SimpleITK as sitk
+
+    marcher = sitk.FastMarchingImageFilter()
+    marcher.SetTrialPoints([s + (0,) for s in _itk_seeds(index)])
+    marcher.SetStoppingValue(float(stop))
+    return sitk.GetArrayFromImage(_run_sitk_filter(marcher, [speed_image], progress, cancel))
+
+
+def _earliest(speed_image, index: np.ndarray, count: int, spacing, progress, cancel) -> np.ndarray:
+    """The ``count`` earliest-reached voxels (ties included), as an unlimited march gives them.
+
+    An unlimited march reaches the whole image before it can be cancelled or report
+    progress, so the front is stopped at a time ``stop`` first: twice the radius (mm) of
+    a ball of ``count`` voxels, which a front at full speed needs at least. When fewer than
+    ``count`` voxels were reached by then (and some are left), the march starts again
+    with a stop four times later. Each restart gets a tenth of the progress left.
+    """
+    volume = count * float(np.prod(spacing))
+    ndim = len(spacing)
+    radius = (3.0 * volume / (4.0 * np.pi)) ** (1 / 3) if ndim == 3 else (volume / np.pi) ** (1 / ndim)
+    stop = 2.0 * max(radius, float(max(spacing)))
+    start, share = 0.0, 0.9
+    while True:
+        band = None if progress is None else (lambda f, a=start, w=share: progress(a + w * f))
+        times = _march(speed_image, index, stop, band, cancel)
+        reached = times[times <= stop]
+        left = np.count_nonzero((times > stop) & (times < _UNREACHED))
+        if reached.size >= count or left == 0:
+            break
+        start, share, stop = start + share, (1.0 - start - share) * 0.9, stop * 4.0
+    count = max(1, min(count, reached.size))
+    level = np.partition(reached, count - 1)[count - 1]
+    return times <= level
+
+

@@ -1,0 +1,149 @@
+"""Long library calls split into parts: same result as one call, small progress steps, prompt cancel.
+
+Curvature diffusion runs one ITK step per slab (ITK itself reports only between steps),
+fast marching with a volume stop marches to a time first instead of the whole image,
+and :func:`~napari_medimg.progress.map_chunks` cuts finer slabs. Each is compared with
+the single call it replaces.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import SimpleITK as sitk
+
+from napari_medimg.processing import denoise, region_growing
+from napari_medimg.progress import OperationCancelled, map_chunks
+
+
+def _steps(fractions: list[float]) -> np.ndarray:
+    return np.diff([0.0, *fractions])
+
+
+def _cancel_after_first_report(fractions: list[float]):
+    """A cancel check that turns true once progress was reported."""
+    return lambda: len(fractions) > 0
+
+
+def _itk_diffusion(array: np.ndarray, spacing, iterations: int, conductance: float) -> np.ndarray:
+    """The previous implementation: one ITK call on the whole volume."""
+    image = sitk.GetImageFromArray(array)
+    image.SetSpacing([float(s) for s in spacing[::-1]])
+    image = sitk.Cast(image, sitk.sitkFloat64 if array.dtype == np.float64 else sitk.sitkFloat32)
+    f = sitk.CurvatureAnisotropicDiffusionImageFilter()
+    f.SetNumberOfIterations(iterations)
+    f.SetTimeStep(min(spacing) / 2 ** (len(spacing) + 1))
+    f.SetConductanceParameter(conductance)
+    return sitk.GetArrayFromImage(f.Execute(image))
+
+
+def _textured(shape, dtype=np.float32, seed=0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    array = rng.normal(100, 20, shape) + 80 * (rng.random(shape) > 0.7)
+    return array.astype(dtype)
+
+
+@pytest.mark.parametrize(
+    "shape, spacing, dtype",
+    [((30, 40, 50), (2.0, 0.8, 0.8), np.float32), ((60, 70), (0.5, 0.7), np.float32), ((25, 30, 30), (1.0, 1.0, 1.0), np.int16)],
+)
+@pytest.mark.parametrize("iterations", [1, 3])
+def test_diffusion_in_slabs_equals_one_itk_call(shape, spacing, dtype, iterations, monkeypatch):
+    monkeypatch.setattr(denoise, "_DIFFUSION_PART_VOXELS", 9_000)  # several slabs per step
+    array = _textured(shape, dtype)
+    fractions: list[float] = []
+    result = denoise.anisotropic_diffusion(array, iterations=iterations, conductance=2.0, spacing=spacing, progress=fractions.append)
+    expected = _itk_diffusion(array, spacing, iterations, 2.0)
+    assert result.dtype == expected.dtype
+    np.testing.assert_array_equal(result, expected)  # bit for bit
+    steps = _steps(fractions)
+    assert fractions[-1] == 1.0 and np.all(steps >= 0) and steps.max() <= 0.1 + 1e-9
+    assert len(fractions) >= 10
+
+
+def test_diffusion_float64_and_a_flat_slab():
+    array = _textured((20, 24, 24), np.float64)
+    array[:8] = 7.0  # a slab without any gradient keeps its values
+    result = denoise.anisotropic_diffusion(array, iterations=2, conductance=3.0)
+    np.testing.assert_allclose(result, _itk_diffusion(array, (1.0, 1.0, 1.0), 2, 3.0), rtol=1e-12, atol=1e-10)
+
+
+def test_diffusion_cancels_at_the_next_slab(monkeypatch):
+    monkeypatch.setattr(denoise, "_DIFFUSION_PART_VOXELS", 9_000)
+    fractions: list[float] = []
+    with pytest.raises(OperationCancelled):
+        denoise.anisotropic_diffusion(
+            _textured((30, 40, 50)), iterations=5, progress=fractions.append, cancel=_cancel_after_first_report(fractions)
+        )
+    assert len(fractions) == 1 and fractions[0] <= 0.1
+
+
+def _speed(shape, seed=0):
+    """A speed image with a fast ball around the centre in a slow, noisy surround."""
+    rng = np.random.default_rng(seed)
+    grid = np.indices(shape).astype(np.float32)
+    distance = np.sqrt(sum((g - n / 2) ** 2 for g, n in zip(grid, shape)))
+    speed = np.where(distance < min(shape) / 3, 1.0, 0.05) * rng.uniform(0.5, 1.0, shape)
+    return speed.astype(np.float32)
+
+
+def _unlimited_earliest(speed: np.ndarray, index: np.ndarray, count: int, spacing) -> np.ndarray:
+    """The previous implementation: march over the whole image, keep the ``count`` earliest."""
+    image = sitk.GetImageFromArray(speed)
+    image.SetSpacing([float(s) for s in spacing[::-1]])
+    marcher = sitk.FastMarchingImageFilter()
+    marcher.SetTrialPoints([tuple(int(v) for v in i[::-1]) + (0,) for i in index])
+    times = sitk.GetArrayFromImage(marcher.Execute(image))
+    finite = times[times < 1e30].ravel()
+    count = max(1, min(count, finite.size))
+    return times <= np.partition(finite, count - 1)[count - 1]
+
+
+@pytest.mark.parametrize("count", [1, 40, 2_000, 30_000, 10**9])  # 10**9: more than the image holds
+def test_fast_marching_to_a_volume_equals_the_unlimited_march(count):
+    shape, spacing = (24, 30, 36), (2.0, 1.0, 0.8)
+    speed = _speed(shape)
+    index = np.array([[12, 15, 18], [5, 5, 5]])
+    image = sitk.GetImageFromArray(speed)
+    image.SetSpacing([float(s) for s in spacing[::-1]])
+    fractions: list[float] = []
+    region = region_growing._earliest(image, index, count, spacing, fractions.append, None)
+    expected = _unlimited_earliest(speed, index, count, spacing)
+    np.testing.assert_array_equal(region, expected)
+    assert np.all(_steps(fractions) >= 0) and max(fractions) <= 1.0
+
+
+def test_fast_marching_reports_small_steps_and_cancels():
+    shape = (40, 60, 60)
+    grid = np.indices(shape)
+    image = (100.0 * (np.sqrt(sum((g - n / 2) ** 2 for g, n in zip(grid, shape))) < 15)).astype(np.float32)
+    image += np.random.default_rng(1).normal(0, 5, shape).astype(np.float32)
+    fractions: list[float] = []
+    region = region_growing.fast_marching(image, [(20, 30, 30)], volume_ml=8.0, progress=fractions.append)
+    assert region.dtype == np.uint8 and abs(int(region.sum()) - 8000) < 800  # 8 mL of 1 mm voxels (holes filled)
+    steps = _steps(fractions)
+    assert fractions[-1] == 1.0 and np.all(steps >= 0) and steps.max() <= 0.1 + 1e-9
+    fractions.clear()
+    with pytest.raises(OperationCancelled):
+        region_growing.fast_marching(
+            image, [(20, 30, 30)], volume_ml=8.0, progress=fractions.append, cancel=_cancel_after_first_report(fractions)
+        )
+    assert len(fractions) <= 2 and fractions[-1] <= 0.2  # stopped inside the gradient filter
+
+
+def test_map_chunks_reports_at_least_ten_steps_and_cancels():
+    array = np.arange(64 * 4 * 4, dtype=np.float32).reshape(64, 4, 4)
+    fractions: list[float] = []
+    out = map_chunks(lambda slab: slab * 2, array, halo=1, workers=2, progress=fractions.append)
+    np.testing.assert_array_equal(out, array * 2)
+    assert len(fractions) == 20 and _steps(fractions).max() <= 0.05 + 1e-9
+    calls: list[int] = []
+    fractions.clear()
+
+    def slow(slab):
+        calls.append(1)
+        return slab
+
+    with pytest.raises(OperationCancelled):
+        map_chunks(slow, array, workers=1, progress=fractions.append, cancel=_cancel_after_first_report(fractions))
+    assert len(calls) <= 2  # the slab running when Cancel came, at most one more
