@@ -101,6 +101,7 @@ class OperationWidget(Container):
         self.cancel_button.changed.connect(self.cancel)
         self.worker = None
         self._cancelled = threading.Event()
+        self._failed = False  # the last run raised (its error is on the progress bar's tooltip)
         self._fraction = 0.0
         self._timer = QTimer(self.native)  # parented: deleted with the dock, never fires after it
         self._timer.setInterval(_POLL_MS)
@@ -259,8 +260,14 @@ class OperationWidget(Container):
         except ValueError as exc:
             show_error(f"{self.operation.title}: {exc}")
             return None
+        if not self._within_budget(volume, values):
+            return None
         self._cancelled.clear()
+        self._failed = False
         self._fraction = 0.0
+        self.progress_bar.value = 0
+        self.progress_bar.label = "progress"
+        self.progress_bar.tooltip = None
         worker = create_worker(
             run_with_summary,
             self.operation,
@@ -281,13 +288,42 @@ class OperationWidget(Container):
             worker.start()
         return worker
 
+    def _within_budget(self, volume: Any, values: dict[str, Any]) -> bool:
+        """Say before a run what it would cost: refuse one that cannot fit in memory.
+
+        A run expected to take minutes is announced in a notification and started; one
+        whose result would not fit in the memory available (or whose parameters are
+        refused) is shown as an error and not started.
+        """
+        import warnings
+
+        from napari.utils.notifications import show_error, show_warning
+
+        from ..budget import SlowOperationWarning, enforce
+
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", SlowOperationWarning)
+            try:
+                enforce(self.operation.title, self.operation.estimate_cost(volume, values))
+            except ValueError as exc:  # BudgetError is a ValueError, as are refused parameters
+                show_error(f"{self.operation.title}: {exc}")
+                return False
+        for warning in caught:
+            if issubclass(warning.category, SlowOperationWarning):
+                show_warning(f"{warning.message}. Running; Cancel stops it.")
+        return True
+
     def _report_error(self, exc: BaseException) -> None:
         from napari.utils.notifications import show_error, show_info
 
         if isinstance(exc, OperationCancelled):
             show_info(f"{self.operation.title} cancelled")
-        else:
-            show_error(f"{self.operation.title} failed: {exc}")
+            return
+        self._failed = True
+        self.progress_bar.value = 0
+        self.progress_bar.label = "failed"
+        self.progress_bar.tooltip = f"{type(exc).__name__}: {exc}"
+        show_error(f"{self.operation.title} failed: {exc}")
 
     def cancel(self) -> None:
         """Ask the running operation to stop; its result, if any, is discarded."""
@@ -305,7 +341,7 @@ class OperationWidget(Container):
         self._timer.stop()
         self.run_button.enabled = True
         self.cancel_button.enabled = False
-        self.progress_bar.value = 0 if self._cancelled.is_set() else 100
+        self.progress_bar.value = 0 if self._cancelled.is_set() or self._failed else 100
 
     def _add_result(self, result: tuple[Any, dict | None], input_name: str) -> None:
         from napari.utils.notifications import show_info
