@@ -27,6 +27,7 @@ from .volume import Volume
 __all__ = ["Parameter", "Operation", "OPERATIONS", "get_operation", "list_operations", "run_operation"]
 
 KINDS = ("image", "labels", "points")
+PREVIEW_MODES = ("slab", "whole", "none")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -164,6 +165,18 @@ class Operation:
         ``"package.module:attribute"`` of ``estimate(volume, **parameters) ->``
         :class:`~napari_medimg.budget.Cost` for operations whose memory or time depends
         strongly on their parameters (see :meth:`estimate_cost`).
+    preview : str
+        How a widget previews the slice in view; the shown slice always equals the full
+        run's slice (a test checks every operation). ``"slab"``: run on the slices
+        within ``preview_reach`` of it; ``"whole"``: run on the whole volume, because
+        the result depends on all of it (global statistics, thresholds or fits,
+        connectivity, flooding) and the run is cheap; ``"none"``: no preview, because
+        the result depends on the whole volume and the run takes as long as a real one.
+    preview_reach : tuple
+        For ``"slab"``: how far along the slice axis the result at a voxel depends on
+        the input, as a sum of terms: ``(parameter, factor)`` adds ``factor`` times the
+        parameter's value (mm for a parameter in mm, else slices), an int adds slices.
+        Empty: each slice depends on itself only.
 
     Notes
     -----
@@ -184,6 +197,55 @@ class Operation:
     geometry: str = "same"
     keeps_units: bool = False
     estimate: str | None = None
+    preview: str = "slab"
+    preview_reach: tuple[tuple[str, float] | int, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.preview not in PREVIEW_MODES:
+            raise ValueError(f"{self.name}: preview must be one of {', '.join(PREVIEW_MODES)}, got {self.preview!r}")
+
+    @property
+    def previewable(self) -> bool:
+        """True when a widget can preview the slice in view (see ``preview``)."""
+        return self.preview != "none" and self.geometry == "same" and self.output_kind != "points"
+
+    @property
+    def preview_note(self) -> str:
+        """One sentence for the widget on how (or why not) the slice in view is previewed."""
+        if self.output_kind == "points":
+            return "no preview: the result is a set of points"
+        if self.geometry != "same":
+            return "no preview: the result has a new voxel grid"
+        return {
+            "slab": "Shows the result on the slice in view, computed from the neighbouring slices it depends on.",
+            "whole": "The result depends on the whole volume: the preview runs on all of it and shows the slice in view.",
+            "none": "no preview: the result depends on the whole volume and takes as long as the full run",
+        }[self.preview]
+
+    def preview_halo(self, spacing: float, values: dict[str, Any]) -> int:
+        """Slices on each side of the one in view that a ``"slab"`` preview needs.
+
+        Parameters
+        ----------
+        spacing : float
+            Slice spacing in mm.
+        values : dict
+            Resolved parameter values (see :meth:`resolve`).
+
+        Returns
+        -------
+        int
+            ``ceil`` of the sum of the ``preview_reach`` terms, in slices.
+        """
+        slices = 0.0
+        for term in self.preview_reach:
+            if isinstance(term, int):
+                slices += term
+                continue
+            name, factor = term
+            reach = factor * float(values[name])
+            slices += reach / float(spacing) if self.parameter(name).unit == "mm" else reach
+        return int(math.ceil(slices - 1e-9))
 
     def load(self) -> Callable[..., Any]:
         """Import and return the function."""
@@ -503,6 +565,7 @@ OPERATIONS: tuple[Operation, ...] = (
             _p("lower_percentile", float, 0.5, "%", "Percentile shown as black.", minimum=0.0, maximum=100.0),
             _p("upper_percentile", float, 99.5, "%", "Percentile shown as white.", minimum=0.0, maximum=100.0),
         ),
+        preview="whole",
     ),
     Operation(
         name="contrast_stretch",
@@ -515,6 +578,7 @@ OPERATIONS: tuple[Operation, ...] = (
             _p("lower_percentile", float, 2.0, "%", "Percentile mapped to 0; lower values are clipped.", minimum=0.0, maximum=100.0),
             _p("upper_percentile", float, 98.0, "%", "Percentile mapped to 1; higher values are clipped.", minimum=0.0, maximum=100.0),
         ),
+        preview="whole",
     ),
     Operation(
         name="log_transform",
@@ -523,6 +587,7 @@ OPERATIONS: tuple[Operation, ...] = (
         function="napari_medimg.processing.enhance:log_transform",
         input_kind="image",
         output_kind="image",
+        preview="whole",
     ),
     Operation(
         name="gamma",
@@ -534,6 +599,7 @@ OPERATIONS: tuple[Operation, ...] = (
         parameters=(
             _p("gamma", float, 1.0, "", "Exponent on the min-max normalised image; <1 brightens, >1 darkens.", minimum=0.01, maximum=10.0),
         ),
+        preview="whole",
     ),
     Operation(
         name="equalize_histogram",
@@ -544,6 +610,7 @@ OPERATIONS: tuple[Operation, ...] = (
         output_kind="image",
         parameters=(_p("bins", int, 256, "", "Number of histogram bins.", minimum=2, maximum=65536),),
         reports_progress=True,
+        preview="whole",
     ),
     Operation(
         name="clahe",
@@ -560,6 +627,7 @@ OPERATIONS: tuple[Operation, ...] = (
         ),
         needs_spacing=True,
         reports_progress=True,
+        preview="whole",
     ),
     Operation(
         name="unsharp_mask",
@@ -575,6 +643,7 @@ OPERATIONS: tuple[Operation, ...] = (
         needs_spacing=True,
         reports_progress=True,
         keeps_units=True,
+        preview_reach=(("radius", 4.0), 1),
     ),
     Operation(
         name="gaussian",
@@ -589,6 +658,7 @@ OPERATIONS: tuple[Operation, ...] = (
         needs_spacing=True,
         reports_progress=True,
         keeps_units=True,
+        preview_reach=(("sigma", 4.0), 1),
     ),
     *(
         Operation(
@@ -609,6 +679,7 @@ OPERATIONS: tuple[Operation, ...] = (
             needs_spacing=True,
             reports_progress=True,
             keeps_units=True,
+            preview_reach=(("radius", 1.0), 1),
         )
         for name, title, help in (
             ("mean_filter", "Mean filter", "Neighbourhood radius; converted to whole voxels per axis."),
@@ -631,6 +702,7 @@ OPERATIONS: tuple[Operation, ...] = (
         needs_spacing=True,
         reports_progress=True,
         keeps_units=True,
+        preview_reach=(("sigma_spatial", 2.5), 1),
     ),
     Operation(
         name="anisotropic_diffusion",
@@ -646,6 +718,7 @@ OPERATIONS: tuple[Operation, ...] = (
         needs_spacing=True,
         reports_progress=True,
         keeps_units=True,
+        preview="none",
     ),
     Operation(
         name="non_local_means",
@@ -663,6 +736,7 @@ OPERATIONS: tuple[Operation, ...] = (
         needs_spacing=True,
         reports_progress=True,
         keeps_units=True,
+        preview="none",
     ),
     *(
         Operation(
@@ -681,6 +755,7 @@ OPERATIONS: tuple[Operation, ...] = (
             needs_spacing=True,
             reports_progress=True,
             keeps_units=True,
+            preview="none",
         )
         for name, title, mask in (
             ("n4_bias_correction", "N4 bias-field correction (MR)", ()),
@@ -700,6 +775,7 @@ OPERATIONS: tuple[Operation, ...] = (
         output_kind="image",
         needs_spacing=True,
         reports_progress=True,
+        preview_reach=(1,),
     ),
     Operation(
         name="gradient_magnitude",
@@ -711,6 +787,7 @@ OPERATIONS: tuple[Operation, ...] = (
         parameters=(_p("sigma", float, 1.0, "mm", "Standard deviation of the gaussian derivative.", minimum=0.01, maximum=100.0),),
         needs_spacing=True,
         reports_progress=True,
+        preview_reach=(("sigma", 4.0), 2),
     ),
     Operation(
         name="laplacian_of_gaussian",
@@ -725,6 +802,7 @@ OPERATIONS: tuple[Operation, ...] = (
         ),
         needs_spacing=True,
         reports_progress=True,
+        preview_reach=(("sigma", 4.0), 2),
     ),
     Operation(
         name="canny",
@@ -739,6 +817,7 @@ OPERATIONS: tuple[Operation, ...] = (
         ),
         needs_spacing=True,
         reports_progress=True,
+        preview="whole",
     ),
     Operation(
         name="glcm_map",
@@ -755,6 +834,7 @@ OPERATIONS: tuple[Operation, ...] = (
         ),
         needs_spacing=True,
         reports_progress=True,
+        preview="none",
     ),
     Operation(
         name="lbp_map",
@@ -804,6 +884,7 @@ OPERATIONS: tuple[Operation, ...] = (
             _p("min_volume", float, 0.0, "mm³", "Drop components smaller than this.", minimum=0.0),
         ),
         needs_spacing=True,
+        preview="whole",
     ),
     Operation(
         name="clear_border",
@@ -815,6 +896,7 @@ OPERATIONS: tuple[Operation, ...] = (
         parameters=(
             _p("in_plane_only", bool, True, "", "Only rows and columns count as border, not the end slices."),
         ),
+        preview="whole",
     ),
     Operation(
         name="keep_largest",
@@ -824,6 +906,7 @@ OPERATIONS: tuple[Operation, ...] = (
         input_kind="labels",
         output_kind="labels",
         parameters=(_p("count", int, 1, "", "How many of the largest objects to keep.", minimum=1),),
+        preview="whole",
     ),
     Operation(
         name="threshold_auto",
@@ -836,6 +919,7 @@ OPERATIONS: tuple[Operation, ...] = (
             _p("method", str, "otsu", "", "Automatic threshold method.", choices=("otsu", "li", "yen", "triangle", "isodata", "mean")),
             _p("invert", bool, False, "", "Label dark voxels (at or below the level) instead of bright ones."),
         ),
+        preview="whole",
     ),
     Operation(
         name="threshold_multi_otsu",
@@ -845,6 +929,7 @@ OPERATIONS: tuple[Operation, ...] = (
         input_kind="image",
         output_kind="labels",
         parameters=(_p("classes", int, 3, "", "Number of intensity classes (1 = darkest).", minimum=2, maximum=5),),
+        preview="whole",
     ),
     Operation(
         name="threshold_local",
@@ -876,6 +961,7 @@ OPERATIONS: tuple[Operation, ...] = (
             ),
             needs_spacing=True,
             reports_progress=True,
+            preview="none",
         )
         for name, title in (("kmeans", "k-means clustering"), ("gaussian_mixture", "Gaussian mixture clustering"))
     ),
@@ -894,6 +980,7 @@ OPERATIONS: tuple[Operation, ...] = (
         ),
         needs_spacing=True,
         reports_progress=True,
+        preview="none",
     ),
     Operation(
         name="split_objects",
@@ -905,6 +992,7 @@ OPERATIONS: tuple[Operation, ...] = (
         parameters=(_p("min_distance", float, 5.0, "mm", "Minimum distance between object centres.", minimum=0.01, maximum=1000.0),),
         needs_spacing=True,
         reports_progress=True,
+        preview="none",
     ),
     Operation(
         name="region_grow",
@@ -924,6 +1012,7 @@ OPERATIONS: tuple[Operation, ...] = (
         ),
         needs_spacing=True,
         reports_progress=True,
+        preview="whole",
     ),
     Operation(
         name="confidence_connected",
@@ -942,6 +1031,7 @@ OPERATIONS: tuple[Operation, ...] = (
         ),
         needs_spacing=True,
         reports_progress=True,
+        preview="whole",
     ),
     Operation(
         name="fast_marching",
@@ -957,6 +1047,7 @@ OPERATIONS: tuple[Operation, ...] = (
         ),
         needs_spacing=True,
         reports_progress=True,
+        preview="none",
     ),
     Operation(
         name="pixel_classifier",
@@ -977,6 +1068,7 @@ OPERATIONS: tuple[Operation, ...] = (
         ),
         needs_spacing=True,
         reports_progress=True,
+        preview="none",
     ),
     Operation(
         name="fill_holes",
@@ -986,6 +1078,7 @@ OPERATIONS: tuple[Operation, ...] = (
         input_kind="labels",
         output_kind="labels",
         parameters=(_p("per_slice", bool, False, "", "Fill holes in each slice (else only holes enclosed in 3D)."),),
+        preview="whole",
     ),
     Operation(
         name="remove_small_objects",
@@ -996,6 +1089,7 @@ OPERATIONS: tuple[Operation, ...] = (
         output_kind="labels",
         parameters=(_p("min_volume", float, 10.0, "mm³", "Drop objects smaller than this.", minimum=0.0),),
         needs_spacing=True,
+        preview="whole",
     ),
     *(
         Operation(
@@ -1008,8 +1102,11 @@ OPERATIONS: tuple[Operation, ...] = (
             parameters=(_p("radius", float, 1.0, "mm", "Radius of the ball.", minimum=0.0, maximum=100.0),),
             needs_spacing=True,
             estimate="napari_medimg.processing.morphology:estimate_ball_morphology",
+            preview_reach=(("radius", passes), 1),  # opening and closing are two passes of the ball
         )
-        for name, title in (("dilation", "Dilate mask"), ("erosion", "Erode mask"), ("opening", "Open mask"), ("closing", "Close mask"))
+        for name, title, passes in (
+            ("dilation", "Dilate mask", 1.0), ("erosion", "Erode mask", 1.0), ("opening", "Open mask", 2.0), ("closing", "Close mask", 2.0)
+        )
     ),
     Operation(
         name="smooth_labels",
@@ -1021,6 +1118,7 @@ OPERATIONS: tuple[Operation, ...] = (
         parameters=(_p("sigma", float, 1.0, "mm", "Gaussian smoothing of each label.", minimum=0.0, maximum=50.0),),
         needs_spacing=True,
         reports_progress=True,
+        preview_reach=(("sigma", 4.0), 1),
     ),
     Operation(
         name="chest_ct_lungs",
@@ -1031,6 +1129,7 @@ OPERATIONS: tuple[Operation, ...] = (
         output_kind="labels",
         parameters=(_p("closing_mm", float, 3.0, "mm", "Radius of the closing that smooths the lung outline.", minimum=0.0, maximum=20.0),),
         needs_spacing=True,
+        preview="whole",
     ),
     Operation(
         name="chest_xray_lung_fields",
@@ -1040,6 +1139,7 @@ OPERATIONS: tuple[Operation, ...] = (
         input_kind="image",
         output_kind="labels",
         parameters=(_p("smoothing_px", float, 2.0, "px", "Gaussian smoothing before the threshold.", minimum=0.0, maximum=20.0),),
+        preview="whole",
     ),
     Operation(
         name="resample_isotropic",

@@ -401,20 +401,33 @@ def test_snapshot_follows_a_layer_moved_with_its_affine(make_napari_viewer):
     np.testing.assert_allclose(result.index_to_world([0, 0, 0]), image.data_to_world([0, 0, 0]), atol=1e-9)
 
 
-def test_preview_with_a_second_input_uses_the_same_slab(make_napari_viewer, qtbot):
+def test_confidence_connected_preview_is_the_full_result_on_that_slice(make_napari_viewer, qtbot):
+    """It previewed a flood of the slab (Dice 0.22 against its own result); now it runs as the result does."""
+    from napari_medimg._napari.layers import layer_snapshot
 
     viewer = make_napari_viewer()
-    viewer.open_sample(PLUGIN, "brain_mr")
-    image, tumour = viewer.layers[0], viewer.layers[1]
-    widget = open_widget(viewer, "n4_bias_correction_masked")
+    viewer.open_sample(PLUGIN, "chest_ct")
+    image, nodule = viewer.layers[0], viewer.layers[1]
+    z, y, x = np.round(np.argwhere(np.asarray(nodule.data) > 0).mean(axis=0)).astype(int)
+    seeds = viewer.add_points([image.data_to_world([z, y, x])], name="seeds")
+    widget = open_widget(viewer, "confidence_connected")
     widget.input_layer.value = image
-    widget.parameter_widgets["mask"].value = tumour
-    widget.parameter_widgets["iterations"].value = 5
-    widget.parameter_widgets["levels"].value = 1
-    z = int(np.argmax((np.asarray(tumour.data) > 0).sum(axis=(1, 2))))
+    widget.parameter_widgets["seeds"].value = seeds
+    assert widget.preview.enabled and "whole volume" in widget.preview.tooltip
     viewer.dims.set_point(0, image.data_to_world([z, 0, 0])[0])
     widget.preview.value = True
     worker = widget.update_preview(start_thread=False)
     with qtbot.waitSignal(worker.finished, timeout=60_000):
         worker.start()
-    assert "n4_bias_correction_masked (preview)" in viewer.layers
+    preview = viewer.layers["confidence_connected (preview)"]
+    np.testing.assert_allclose(preview.data_to_world([0, 0, 0]), image.data_to_world([z, 0, 0]))
+    full = widget.operation.run(layer_snapshot(image), widget.values()).array
+    assert full[z].sum() > 0
+    np.testing.assert_array_equal(preview.data[0], full[z])
+
+
+def test_an_operation_without_an_exact_preview_says_so(make_napari_viewer):
+    viewer = make_napari_viewer()
+    widget = open_widget(viewer, "n4_bias_correction_masked")
+    assert not widget.preview.enabled
+    assert widget.preview.text.startswith("no preview: the result depends on the whole volume")

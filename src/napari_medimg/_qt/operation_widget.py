@@ -22,8 +22,7 @@ from ..progress import OperationCancelled
 from .._napari.display import image_display_kwargs
 from .._napari.manifest import widget_class_name
 from .._napari.layers import MEDIMG_KEY, add_layer, layer_kind, layer_snapshot, volume_to_layer_data
-from .._napari.preview import PREVIEW_LAYER_SUFFIX, preview_layer_data, preview_slab, slab_of
-from ..volume import Volume
+from .._napari.preview import PREVIEW_LAYER_SUFFIX, preview_input, preview_layer_data, preview_result
 from ._viewer_events import follow_viewer
 
 __all__ = ["OperationWidget", "make_operation_widget"]
@@ -78,11 +77,12 @@ class OperationWidget(Container):
                 value=parameter.default, annotation=parameter.type, label=parameter.label, options=options
             )
             self.parameter_widgets[parameter.name] = widget
+        # how (or why not) the slice in view is previewed is a fact of the operation
         self.preview = CheckBox(
-            text="preview current slice",
+            text="preview current slice" if operation.previewable else operation.preview_note,
             value=False,
-            enabled=operation.geometry == "same" and operation.output_kind != "points",
-            tooltip="Show the result on the slice in view while you change the parameters.",
+            enabled=operation.previewable,
+            tooltip=operation.preview_note,
         )
         self.run_button = PushButton(text=f"Run {operation.title}")
         self.cancel_button = PushButton(text="Cancel", enabled=False)
@@ -107,6 +107,7 @@ class OperationWidget(Container):
         self._timer.setInterval(_POLL_MS)
         self._timer.timeout.connect(self._show_progress)
         self.preview_worker = None
+        self._preview_cancel = threading.Event()  # set when a newer preview replaces this one
         self._preview_timer = QTimer(self.native)  # parented: deleted with the dock, never fires after it
         self._preview_timer.setSingleShot(True)
         self._preview_timer.setInterval(_PREVIEW_DELAY_MS)
@@ -134,31 +135,33 @@ class OperationWidget(Container):
             self.viewer.layers.remove(name)
 
     def update_preview(self, *, start_thread: bool = True) -> Any:
-        """Compute the operation on the slice in view, in a worker; returns the worker.
+        """Compute the operation's preview of the slice in view, in a worker; returns the worker.
 
-        The slice is computed inside a slab of neighbouring slices so that 3D filters
-        preview as they will run; the result is shown as one slice at its true depth.
+        The operation runs on the neighbouring slices it depends on, or on the whole
+        volume when its result depends on all of it (``Operation.preview``), so the slice
+        shown equals the full run's slice; it appears as one slice at its true depth. A
+        newer preview cancels the one still running, and a stale result is never shown.
         """
         from napari.qt.threading import create_worker
 
+        self._preview_timer.stop()  # this update supersedes a scheduled one
         layer = self.input_layer.value
-        if layer is None or not self.preview.value:
+        if layer is None or not self.preview.value or not self.operation.previewable:
             return None
-        slab = preview_slab(layer, self.viewer.dims.point)
-        if slab is None:
-            return None
-        volume, keep = slab
-        if self.preview_worker is not None:
-            self.preview_worker.quit()
+        volume, z = preview_input(layer, self.viewer.dims.point)
         try:
             values = self.values()
         except ValueError:
             return None
-        # second inputs on the input's grid (markers, masks, scribbles) are cut to the same slab
-        values = {name: slab_of(value, volume, keep) if isinstance(value, Volume) else value for name, value in values.items()}
-        worker = create_worker(self.operation.run, volume, values, _start_thread=False, _ignore_errors=True)
-        worker.returned.connect(lambda result: self._show_preview(result, keep))
-        worker.errored.connect(lambda exc: self._remove_preview())
+        self._preview_cancel.set()  # the running preview, if any, is out of date
+        if self.preview_worker is not None:
+            self.preview_worker.quit()
+        cancel = self._preview_cancel = threading.Event()
+        worker = create_worker(
+            preview_result, self.operation, volume, values, z, cancel=cancel.is_set, _start_thread=False, _ignore_errors=True
+        )
+        worker.returned.connect(lambda result: None if cancel.is_set() else self._show_preview(*result))
+        worker.errored.connect(lambda exc: None if cancel.is_set() else self._remove_preview())
         self.preview_worker = worker
         if start_thread:
             worker.start()
