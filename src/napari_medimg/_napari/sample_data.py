@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..sample_data import SAMPLES, load_sample
+from .radiological_view import follow_current_viewer
 from .layers import volume_to_layer_data
 from .display import image_display_kwargs
 
@@ -15,6 +16,7 @@ def sample_layers(name: str) -> list[tuple[Any, dict[str, Any], str]]:
     """Layer data tuples (image, then labels if any) of a bundled sample."""
     image, labels = load_sample(name)
     sample = SAMPLES[name]
+    follow_current_viewer()
     layers = [volume_to_layer_data(image, name=name, **image_display_kwargs(image))]
     if labels is not None:
         layers.append(
