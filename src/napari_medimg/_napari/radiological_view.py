@@ -158,6 +158,9 @@ class RadiologicalView:
 def radiological_view(viewer: Any = None) -> RadiologicalView | None:
     """The viewer's :class:`RadiologicalView`, made on first use (one per viewer).
 
+    The first use also binds the plugin's keyboard shortcuts on the viewer
+    (:mod:`napari_medimg._napari.shortcuts`).
+
     Parameters
     ----------
     viewer : napari.Viewer, optional
@@ -171,8 +174,11 @@ def radiological_view(viewer: Any = None) -> RadiologicalView | None:
             return None
     view = _VIEWS.get(id(viewer))
     if view is None or view.viewer is not viewer:
+        from .shortcuts import install_shortcuts
+
         view = RadiologicalView(viewer)
         _VIEWS[id(viewer)] = view
+        install_shortcuts(viewer)
         weakref.finalize(viewer, _VIEWS.pop, id(viewer), None)
     return view
 
