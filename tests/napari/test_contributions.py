@@ -21,6 +21,14 @@ def _menu_commands() -> set[str]:
     return {item["command"] for items in CONTRIBUTIONS["menus"].values() for item in items if "command" in item}
 
 
+def test_gui_runs_on_the_requested_qt_binding():
+    import os
+
+    import qtpy
+
+    assert qtpy.API_NAME.lower() == os.environ.get("QT_API", "pyqt6").lower()
+
+
 def test_menus_are_grouped_without_repeated_prefixes_or_doubled_units():
     from napari_medimg.operations import OPERATIONS
 
