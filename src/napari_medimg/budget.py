@@ -58,13 +58,8 @@ class Cost:
     advice: str = ""
 
 
-def available_memory() -> int | None:
-    """Bytes of memory available now (``MemAvailable`` of /proc/meminfo), None where unknown.
-
-    Returns
-    -------
-    int or None
-    """
+def _meminfo_available() -> int | None:
+    """MemAvailable of /proc/meminfo in bytes (Linux), else free pages from sysconf."""
     try:
         with open("/proc/meminfo", encoding="ascii") as handle:
             for line in handle:
@@ -76,6 +71,40 @@ def available_memory() -> int | None:
         return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
     except (ValueError, OSError, AttributeError):
         return None
+
+
+def _address_space_left() -> int | None:
+    """Room left under this process's RLIMIT_AS (None when unlimited or unknown)."""
+    try:
+        import resource
+
+        soft, _hard = resource.getrlimit(resource.RLIMIT_AS)
+    except (ImportError, ValueError, OSError):
+        return None
+    if soft == resource.RLIM_INFINITY:
+        return None
+    used = 0
+    try:
+        with open("/proc/self/status", encoding="ascii") as handle:
+            for line in handle:
+                if line.startswith("VmSize:"):
+                    used = int(line.split()[1]) * 1024
+                    break
+    except (OSError, ValueError, IndexError):
+        pass
+    return max(soft - used, 0)
+
+
+def available_memory() -> int | None:
+    """Bytes this process can still allocate: the smaller of free RAM and its RLIMIT_AS room.
+
+    Returns
+    -------
+    int or None
+        None when neither can be found out (then no budget is enforced).
+    """
+    candidates = [v for v in (_meminfo_available(), _address_space_left()) if v is not None]
+    return min(candidates) if candidates else None
 
 
 def format_bytes(count: float) -> str:
