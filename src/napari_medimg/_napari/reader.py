@@ -6,9 +6,10 @@ import os
 from pathlib import Path
 from typing import Any, Callable
 
-from ..io import can_read, read
+from ..io import ImageReadError, can_read, read
 from ..volume import Volume
 from .display import image_display_kwargs
+from .label_names import sidecar_layer_kwargs
 from .layers import volume_to_layer_data
 
 __all__ = ["get_reader", "read_layers"]
@@ -86,7 +87,12 @@ def read_layers(path: str | list[str]) -> list[LayerData]:
             seen_series.add(volume.metadata["series_key"])
         name = _layer_name(item, volume)
         if _looks_like_labels(item, volume):
-            layers.append(volume_to_layer_data(volume, name=name, layer_type="labels"))
+            try:  # names and colours from a class-map sidecar (same stem + .json)
+                classes = sidecar_layer_kwargs(item)
+            except ImageReadError as exc:
+                show_warning(f"{name}: class map not used: {exc}")
+                classes = {}
+            layers.append(volume_to_layer_data(volume, name=name, layer_type="labels", **classes))
         else:
             layers.append(volume_to_layer_data(volume, name=name, **image_display_kwargs(volume)))
         for warning in layers[-1][1]["metadata"]["medimg"].get("warnings", []):

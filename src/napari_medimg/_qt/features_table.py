@@ -1,7 +1,8 @@
 """A dock widget that shows a labels layer's features table and links it to the view.
 
 Clicking a row selects that object in the viewer (shown alone, and the view moves to
-the slice through its centre); clicking an object in the viewer selects its row.
+the slice through its centre); clicking an object in the viewer, or choosing it anywhere
+else (the layer's selected label, e.g. a click in the feature plots), selects its row.
 Columns sort by clicking their header; the table exports to CSV.
 """
 
@@ -15,7 +16,10 @@ from magicgui.widgets import Container, FileEdit, PushButton, create_widget
 from qtpy.QtWidgets import QAbstractItemView, QTableWidget, QTableWidgetItem
 from ._viewer_events import follow_viewer
 
-__all__ = ["FeaturesTableWidget"]
+__all__ = ["FeaturesTableWidget", "MIN_TABLE_HEIGHT"]
+
+#: Pixels: about eight rows, kept when docks are stacked in one dock area.
+MIN_TABLE_HEIGHT = 200
 
 
 class _NumberItem(QTableWidgetItem):
@@ -55,6 +59,7 @@ class FeaturesTableWidget(Container):
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.setSortingEnabled(True)
+        self.table.setMinimumHeight(MIN_TABLE_HEIGHT)  # stays usable when docks are stacked
         self.extend([self.layer_picker, self.export_path, self.export_button])
         self.native.layout().addWidget(self.table)
         self._layer: Any = None
@@ -71,11 +76,13 @@ class FeaturesTableWidget(Container):
     def _set_layer(self, layer: Any) -> None:
         if self._layer is not None:
             self._layer.events.features.disconnect(self.refresh)
+            self._layer.events.selected_label.disconnect(self._label_selected)
             if self._on_click in self._layer.mouse_drag_callbacks:
                 self._layer.mouse_drag_callbacks.remove(self._on_click)
         self._layer = layer
         if layer is not None:
             layer.events.features.connect(self.refresh)
+            layer.events.selected_label.connect(self._label_selected)
             layer.mouse_drag_callbacks.append(self._on_click)
         self.refresh()
 
@@ -137,6 +144,11 @@ class FeaturesTableWidget(Container):
             centre = layer.data_to_world(where.mean(axis=0))
             for axis in range(layer.ndim - self.viewer.dims.ndisplay):
                 self.viewer.dims.set_point(axis, centre[axis])
+
+    def _label_selected(self, *_: Any) -> None:
+        """The layer's selected label changed (plot click, label picker): follow it."""
+        if not self._updating and self._layer is not None:
+            self.select_row_of(int(self._layer.selected_label))
 
     def _on_click(self, layer: Any, event: Any) -> None:
         value = layer.get_value(event.position, view_direction=event.view_direction, dims_displayed=event.dims_displayed, world=True)
