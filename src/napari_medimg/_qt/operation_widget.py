@@ -102,6 +102,7 @@ class OperationWidget(Container):
         self.worker = None
         self._cancelled = threading.Event()
         self._failed = False  # the last run raised (its error is on the progress bar's tooltip)
+        self.error: BaseException | None = None  # what the last run raised (OperationCancelled after Cancel)
         self._fraction = 0.0
         self._timer = QTimer(self.native)  # parented: deleted with the dock, never fires after it
         self._timer.setInterval(_POLL_MS)
@@ -142,7 +143,7 @@ class OperationWidget(Container):
         shown equals the full run's slice; it appears as one slice at its true depth. A
         newer preview cancels the one still running, and a stale result is never shown.
         """
-        from napari.qt.threading import create_worker
+        from ._workers import create_worker
 
         self._preview_timer.stop()  # this update supersedes a scheduled one
         layer = self.input_layer.value
@@ -250,7 +251,7 @@ class OperationWidget(Container):
         napari.qt.threading.FunctionWorker or None
             The started worker (tests wait on its signals), None when no input is chosen.
         """
-        from napari.qt.threading import create_worker
+        from ._workers import create_worker
         from napari.utils.notifications import show_error
 
         layer = self.input_layer.value
@@ -267,11 +268,13 @@ class OperationWidget(Container):
             return None
         self._cancelled.clear()
         self._failed = False
+        self.error = None
         self._fraction = 0.0
         self.progress_bar.value = 0
         self.progress_bar.label = "progress"
         self.progress_bar.tooltip = None
         worker = create_worker(
+            _returning_errors,
             run_with_summary,
             self.operation,
             volume,
@@ -280,7 +283,7 @@ class OperationWidget(Container):
             cancel=self._cancelled.is_set,
             _start_thread=False, _ignore_errors=True,
         )
-        worker.returned.connect(lambda result: self._add_result(result, layer.name))
+        worker.returned.connect(lambda result: self._returned(result, layer.name))
         worker.errored.connect(self._report_error)
         worker.finished.connect(self._finished)
         self.worker = worker
@@ -319,6 +322,7 @@ class OperationWidget(Container):
     def _report_error(self, exc: BaseException) -> None:
         from napari.utils.notifications import show_error, show_info
 
+        self.error = exc
         if isinstance(exc, OperationCancelled):
             show_info(f"{self.operation.title} cancelled")
             return
@@ -345,6 +349,12 @@ class OperationWidget(Container):
         self.run_button.enabled = True
         self.cancel_button.enabled = False
         self.progress_bar.value = 0 if self._cancelled.is_set() or self._failed else 100
+
+    def _returned(self, result: Any, input_name: str) -> None:
+        if isinstance(result, _Raised):
+            self._report_error(result.exception)
+        else:
+            self._add_result(result, input_name)
 
     def _add_result(self, result: tuple[Any, dict | None], input_name: str) -> None:
         from napari.utils.notifications import show_info
@@ -378,6 +388,22 @@ class OperationWidget(Container):
             world, name=name, features=features, size=3, face_color="yellow", units=layer.units[-world.shape[1] :]
         )
         show_info(f"{name}: {len(points)} point(s)")
+
+
+class _Raised:
+    """What a worker returns instead of raising: napari 0.9.2's task-status slot on
+    ``errored`` takes the wrong number of arguments and raises in the Qt event loop."""
+
+    def __init__(self, exception: BaseException) -> None:
+        self.exception = exception
+
+
+def _returning_errors(function: Any, *args: Any, **kwargs: Any) -> Any:
+    """``function(*args, **kwargs)``, or :class:`_Raised` holding what it raised."""
+    try:
+        return function(*args, **kwargs)
+    except Exception as exc:  # noqa: BLE001 - every failure is reported by the widget
+        return _Raised(exc)
 
 
 def run_with_summary(operation: Operation, volume: Any, values: dict[str, Any], **callbacks: Any) -> tuple[Any, dict | None]:
