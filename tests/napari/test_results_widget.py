@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from qtpy.QtCore import Qt
 
 from _widgets import open_widget, prefer_medimg_reader
 from napari_medimg._qt import results_widget
@@ -103,7 +104,7 @@ def test_typed_names_and_sidecar_colours(make_napari_viewer, tmp_path, qtbot):
     widget = _measured(open_widget(viewer, "results"), qtbot)
     row = widget.row_of(1)
     assert widget.row_values(row)["name"] == "enhancing tumour"
-    swatch = widget.table.item(row, 0).background().color()
+    swatch = widget.table.item(row, 0).data(Qt.ItemDataRole.DecorationRole)
     assert (swatch.red(), swatch.green(), swatch.blue()) == (255, 0, 0)
     np.testing.assert_allclose(layer.colormap.map(np.array([1], np.uint8))[0], [1, 0, 0, 1])
     # typing a name stores it in the layer's features, where napari's status bar finds it

@@ -79,7 +79,7 @@ def build_manifest() -> dict[str, Any]:
         {"id": f"{PLUGIN}.measure", "title": "Measure objects", "python_name": "napari_medimg._qt.measure_widget:MeasureWidget"}
     )
     commands.append(
-        {"id": f"{PLUGIN}.results", "title": "Results (objects of the active labels layer)", "python_name": "napari_medimg._qt.results_widget:ResultsWidget"}
+        {"id": f"{PLUGIN}.results", "title": "Results", "python_name": "napari_medimg._qt.results_widget:ResultsWidget"}
     )
     for key, title, target in (
         ("classify_objects", "Classify objects", "classify_widget:ObjectClassifierWidget"),
@@ -93,7 +93,7 @@ def build_manifest() -> dict[str, Any]:
         {"command": f"{PLUGIN}.dicom_browser", "display_name": "Open a DICOM series"},
         {"command": f"{PLUGIN}.features_table", "display_name": "Features table"},
         {"command": f"{PLUGIN}.measure", "display_name": "Measure objects"},
-        {"command": f"{PLUGIN}.results", "display_name": "Results (objects of the active labels layer)"},
+        {"command": f"{PLUGIN}.results", "display_name": "Results"},
         {"command": f"{PLUGIN}.classify_objects", "display_name": "Classify objects"},
         {"command": f"{PLUGIN}.feature_selection", "display_name": "Feature selection"},
         {"command": f"{PLUGIN}.feature_plots", "display_name": "Feature plots"},

@@ -37,6 +37,12 @@ SYNC_VOXELS = 1_000_000
 DEBOUNCE_MS = 250
 NO_IMAGE = "(none)"
 _LABEL_ROLE = Qt.ItemDataRole.UserRole
+# a QColor as decoration: Qt draws it as a filled square, also on a selected row
+_SWATCH_ROLE = Qt.ItemDataRole.DecorationRole
+
+
+def _swatch(rgba: Any) -> QColor:
+    return QColor.fromRgbF(*[float(c) for c in np.asarray(rgba)[:3]])
 
 
 def image_units(metadata: dict) -> str | None:
@@ -234,7 +240,7 @@ class ResultsWidget(Container):
 
     def refresh(self, *_: Any) -> Any:
         """Measure the layer now: inline when small, else in a worker (returned)."""
-        from ._workers import create_worker
+        from napari.qt.threading import create_worker
 
         from .._napari.layers import layer_snapshot
         from ..progress import OperationCancelled
@@ -336,7 +342,7 @@ class ResultsWidget(Container):
                 for column, (header, key) in enumerate(columns):
                     if header == "colour":
                         item = QTableWidgetItem("")
-                        item.setBackground(QColor.fromRgbF(*[float(c) for c in colours[row][:3]]))
+                        item.setData(_SWATCH_ROLE, _swatch(colours[row]))
                         item.setFlags(Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable)
                     elif header == "name":
                         item = QTableWidgetItem(names.get(value, ""))
@@ -350,7 +356,7 @@ class ResultsWidget(Container):
             self.table.resizeColumnsToContents()
             if columns:
                 self.table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Fixed)
-                self.table.setColumnWidth(0, 48)
+                self.table.setColumnWidth(0, 56)
             self.table.setSortingEnabled(True)
         finally:
             self._updating = False
@@ -381,7 +387,7 @@ class ResultsWidget(Container):
             for row in range(self.table.rowCount()):
                 value = self.table.item(row, 0).data(_LABEL_ROLE)
                 colour = label_rgba(self.layer, [value])[0]
-                self.table.item(row, 0).setBackground(QColor.fromRgbF(*[float(c) for c in colour[:3]]))
+                self.table.item(row, 0).setData(_SWATCH_ROLE, _swatch(colour))
                 self.table.item(row, 1).setText(names.get(value, ""))
         finally:
             self._updating = False
