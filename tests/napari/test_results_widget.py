@@ -195,3 +195,21 @@ def test_selection_follows_between_dock_table_plot_and_layer(make_napari_viewer)
     assert table.table.item(selected[0].row(), 0).text() == "2"
     assert viewer.dims.point[0] == round(np.argwhere(data == 2)[:, 0].mean())  # the slice through its centre
     assert table.table.minimumHeight() >= 200
+
+
+def test_names_survive_a_new_measurement(make_napari_viewer, qtbot):
+    viewer = make_napari_viewer()
+    viewer.open_sample(PLUGIN, "brain_mr")
+    image, tumour = viewer.layers[0], viewer.layers[1]
+    results = _measured(open_widget(viewer, "results"), qtbot)
+    results.table.item(results.row_of(1), 1).setText("glioma")
+    measure = open_widget(viewer, "measure")
+    measure.labels_layer.value = tumour
+    measure.image_layer.value = image
+    worker = measure.start(start_thread=False)
+    with qtbot.waitSignal(worker.finished, timeout=60_000):
+        worker.start()
+    features = tumour.features
+    assert list(features["index"]) == [0, 1] and list(features["name"]) == ["", "glioma"]
+    assert features["volume_ml"][1] == pytest.approx(results.results["volume_ml"][0])
+    assert results.row_values(results.row_of(1))["name"] == "glioma"

@@ -96,6 +96,8 @@ class MeasureWidget(Container):
         return worker
 
     def _show(self, layer: Any, features: dict) -> None:
-        layer.features = features
+        from .._napari.label_names import keep_names
+
+        layer.features = keep_names(layer, features)  # names given to the objects stay
         count = len(features["index"]) - 1
         self.status.value = f"{count} object(s), {len(features) - 1} columns"
