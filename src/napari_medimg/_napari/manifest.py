@@ -67,6 +67,13 @@ def build_manifest() -> dict[str, Any]:
     )
     commands.append(
         {
+            "id": f"{PLUGIN}.radiological_view",
+            "title": "Radiological view on/off (superior up, orientation letters)",
+            "python_name": "napari_medimg._napari.radiological_view:toggle_radiological_view",
+        }
+    )
+    commands.append(
+        {
             "id": f"{PLUGIN}.prefer_reader",
             "title": "Open medical files with napari-medimg (no reader dialog)",
             "python_name": "napari_medimg._napari.preferences:prefer_medimg_reader",
@@ -87,6 +94,8 @@ def build_manifest() -> dict[str, Any]:
         ("feature_plots", "Feature plots", "plots_widget:PlotsWidget"),
         ("scribble_classifier", "Pixel classifier (paint scribbles)", "scribble_widget:ScribbleClassifierWidget"),
         ("classify_images", "Classify images (stack)", "image_classifier_widget:ImageClassifierWidget"),
+        ("display", "Window, level and 3D rendering", "display_widget:DisplayWidget"),
+        ("three_views", "Three views (axial, coronal, sagittal)", "three_views:ThreeViewsWidget"),
     ):
         commands.append({"id": f"{PLUGIN}.{key}", "title": title, "python_name": f"napari_medimg._qt.{target}"})
     widgets = [
@@ -99,6 +108,8 @@ def build_manifest() -> dict[str, Any]:
         {"command": f"{PLUGIN}.feature_plots", "display_name": "Feature plots"},
         {"command": f"{PLUGIN}.scribble_classifier", "display_name": "Pixel classifier (paint scribbles)"},
         {"command": f"{PLUGIN}.classify_images", "display_name": "Classify images (stack)"},
+        {"command": f"{PLUGIN}.display", "display_name": "Window, level and 3D rendering"},
+        {"command": f"{PLUGIN}.three_views", "display_name": "Three views (axial, coronal, sagittal)"},
     ]
     menus: dict[str, list[dict[str, str]]] = {
         "napari/file/io_utilities": [{"command": f"{PLUGIN}.dicom_browser"}, {"command": f"{PLUGIN}.prefer_reader"}],
@@ -111,6 +122,11 @@ def build_manifest() -> dict[str, Any]:
         ],
         "napari/layers/classify": [{"command": f"{PLUGIN}.classify_objects"}, {"command": f"{PLUGIN}.classify_images"}],
         "napari/layers/annotate": [{"command": f"{PLUGIN}.scribble_classifier"}],
+        "napari/layers/visualize": [
+            {"command": f"{PLUGIN}.display"},
+            {"command": f"{PLUGIN}.three_views"},
+            {"command": f"{PLUGIN}.radiological_view"},
+        ],
     }
     submenus = []
     for group, (parent, label) in MENUS.items():

@@ -74,6 +74,10 @@ def read_layers(path: str | list[str]) -> list[LayerData]:
     """
     from napari.utils.notifications import show_warning
 
+    from .radiological_view import follow_current_viewer
+
+    follow_current_viewer()
+
     paths = [path] if isinstance(path, (str, os.PathLike)) else list(path)
     layers: list[LayerData] = []
     seen_series: set[str] = set()

@@ -60,7 +60,7 @@ def run_in_worker(
     **kwargs: Any,
 ) -> Any:
     """An unstarted worker running ``function``; errors become notifications; ``busy`` widgets disabled."""
-    from napari.qt.threading import create_worker
+    from ._workers import create_worker
     from napari.utils.notifications import show_error, show_info
 
     worker = create_worker(function, *args, _start_thread=False, _ignore_errors=True, **kwargs)

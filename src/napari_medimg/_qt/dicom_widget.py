@@ -58,7 +58,7 @@ class DicomSeriesWidget(Container):
 
     def scan(self, *, start_thread: bool = True) -> Any:
         """List the series of the chosen folder in a worker thread; returns the worker."""
-        from napari.qt.threading import create_worker
+        from ._workers import create_worker
         from napari.utils.notifications import show_error
 
         from ..io.dicom import list_series
@@ -83,7 +83,7 @@ class DicomSeriesWidget(Container):
 
     def open_selected(self, *, start_thread: bool = True) -> Any:
         """Read the selected series in a worker thread and add it; returns the worker."""
-        from napari.qt.threading import create_worker
+        from ._workers import create_worker
         from napari.utils.notifications import show_error, show_warning
 
         from .._napari.display import image_display_kwargs

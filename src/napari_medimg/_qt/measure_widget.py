@@ -70,7 +70,7 @@ class MeasureWidget(Container):
 
     def start(self, *, start_thread: bool = True) -> Any:
         """Snapshot the layers and measure in a worker thread; returns the worker."""
-        from napari.qt.threading import create_worker
+        from ._workers import create_worker
         from napari.utils.notifications import show_error
 
         from .._napari.layers import layer_snapshot

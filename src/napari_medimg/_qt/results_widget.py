@@ -240,7 +240,7 @@ class ResultsWidget(Container):
 
     def refresh(self, *_: Any) -> Any:
         """Measure the layer now: inline when small, else in a worker (returned)."""
-        from napari.qt.threading import create_worker
+        from ._workers import create_worker
 
         from .._napari.layers import layer_snapshot
         from ..progress import OperationCancelled
