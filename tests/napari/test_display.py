@@ -34,6 +34,7 @@ def test_window_presets_set_contrast_limits_and_3d_is_not_a_white_mip(make_napar
     prefer_medimg_reader()
     (ct,) = viewer.open(shared_data / "ct/pyradiomics_lung1/lung1_image.nrrd", plugin=None)
     np.testing.assert_allclose(ct.contrast_limits, (-160.0, 240.0))
+    assert ct.metadata["medimg"]["units"] == "HU"  # measurements of this layer are labelled HU
     voxels = np.asarray(ct.data).copy()
     widget = open_widget(viewer, "display")
     widget.image_layer.value = ct

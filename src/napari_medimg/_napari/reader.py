@@ -8,7 +8,7 @@ from typing import Any, Callable
 
 from ..io import ImageReadError, can_read, read
 from ..volume import Volume
-from .display import image_display_kwargs
+from .display import image_display_kwargs, looks_like_ct
 from .label_names import sidecar_layer_kwargs
 from .layers import volume_to_layer_data
 
@@ -98,6 +98,8 @@ def read_layers(path: str | list[str]) -> list[LayerData]:
                 classes = {}
             layers.append(volume_to_layer_data(volume, name=name, layer_type="labels", **classes))
         else:
+            if not volume.metadata.get("units") and looks_like_ct(volume):
+                volume.metadata["units"] = "HU"  # recognised from its values; the file names no modality
             layers.append(volume_to_layer_data(volume, name=name, **image_display_kwargs(volume)))
         for warning in layers[-1][1]["metadata"]["medimg"].get("warnings", []):
             show_warning(f"{name}: {warning}")
