@@ -55,7 +55,21 @@ def test_preview_follows_painting_without_blocking_the_gui(make_napari_viewer, q
     shown = preview.data[0] == 1
     dice = 2 * np.count_nonzero(shown & tumour[z]) / (np.count_nonzero(shown) + np.count_nonzero(tumour[z]))
     assert dice > 0.75  # 0.81 measured: raw forest output on the painted slice
+    # the background class (2) is 0 in the preview: transparent, only the object is coloured
+    assert set(np.unique(preview.data).tolist()) == {0, 1}
+    assert preview.data.mean() < 0.1  # the object, not a wash over the image
     assert viewer.layers.selection.active == scribbles  # the user keeps painting (== : the widget holds a proxy)
+    area_cm2 = np.count_nonzero(shown) * np.prod(viewer.layers[0].scale[1:]) / 100.0
+    assert widget.status.value.endswith(f"objects {area_cm2:.2f} cm²")
+
+
+def test_brush_size_is_given_in_mm(make_napari_viewer):
+    viewer, widget, scribbles, tumour, z = _viewer_with_scribbles(make_napari_viewer)
+    pixel = float(viewer.layers[0].scale[-1])  # 0.78125 mm
+    assert scribbles.brush_size == round(3.0 / pixel) == 4  # the default 3 mm
+    widget.brush_mm.value = 10.0
+    assert scribbles.brush_size == round(10.0 / pixel) == 13
+    assert abs(scribbles.brush_size * pixel - 10.0) <= pixel / 2
 
 
 def test_segment_volume_cancel_and_files(make_napari_viewer, qtbot, tmp_path):
@@ -68,14 +82,25 @@ def test_segment_volume_cancel_and_files(make_napari_viewer, qtbot, tmp_path):
         worker.start()
         widget.cancel()
     assert len(viewer.layers) == count  # cancelled: nothing added
+    viewer.layers.selection.active = scribbles
     worker = widget.segment(start_thread=False)
     with qtbot.waitSignal(worker.finished, timeout=120_000):
         worker.start()
-    classes = viewer.layers[-2]
+    classes = viewer.layers[f"{viewer.layers[0].name} classes"]
     assert classes._type_string == "labels" and np.allclose(classes.scale, viewer.layers[0].scale)
     grown = np.asarray(classes.data) == 1
     dice = 2 * np.count_nonzero(grown & tumour) / (np.count_nonzero(grown) + np.count_nonzero(tumour))
     assert dice > 0.64  # 0.676 measured: scribbles on ONE slice (three slices: 0.836, tests/analysis)
+    # background voxels are 0: only the object is drawn, over a transparent background
+    assert set(np.unique(classes.data).tolist()) == {0, 1}
+    probability = viewer.layers[f"{viewer.layers[0].name} probability of class 1"].data
+    assert np.all(np.asarray(classes.data)[probability < 0.3] == 0)
+    volume_ml = np.count_nonzero(grown) * np.prod(viewer.layers[0].scale) / 1000.0
+    row = classes.features.set_index("index").loc[1]
+    assert row["voxel_count"] == np.count_nonzero(grown)
+    np.testing.assert_allclose(row["volume_ml"], volume_ml, rtol=1e-12)
+    assert widget.status.value == f"segmented; class 1: {volume_ml:.2f} mL"
+    assert viewer.layers.selection.active == scribbles  # adding the results kept the painted layer active
     widget.model_path.value = tmp_path / "brain.npz"
     widget.save()
     assert (tmp_path / "brain.npz").is_file()

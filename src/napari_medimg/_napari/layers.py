@@ -24,7 +24,16 @@ from ..io.orientation import AxisReorientation, to_nearest_axes, undo_reorientat
 from ..io.warnings_codes import OBLIQUE, make_warning
 from ..volume import Volume
 
-__all__ = ["volume_to_layer_data", "layer_to_volume", "layer_snapshot", "add_layer", "layer_kind", "MEDIMG_KEY"]
+__all__ = [
+    "volume_to_layer_data",
+    "layer_to_volume",
+    "layer_snapshot",
+    "add_layer",
+    "layer_kind",
+    "labels_features",
+    "brush_size_pixels",
+    "MEDIMG_KEY",
+]
 
 MEDIMG_KEY = "medimg"
 _SPATIAL_LABELS = {2: ("y", "x"), 3: ("z", "y", "x")}
@@ -108,6 +117,42 @@ def volume_to_layer_data(
         kwargs["rgb"] = shown.rgb
     kwargs.update(extra)
     return data, kwargs, layer_type
+
+
+def labels_features(labels: np.ndarray, spacing: Any) -> dict[str, list]:
+    """napari features of a labels layer: one row per label value, 0 (background) first.
+
+    Parameters
+    ----------
+    labels : numpy.ndarray
+        Integer labels (0 is background).
+    spacing : sequence of float
+        Voxel spacing in mm, numpy order.
+
+    Returns
+    -------
+    dict
+        Columns ``index`` (the label value), ``voxel_count``, ``volume_mm3`` and
+        ``volume_ml`` (NaN volumes for the background row).
+    """
+    from ..processing.morphology import label_summary
+
+    features: dict[str, list] = {"index": [0], "voxel_count": [0], "volume_mm3": [np.nan], "volume_ml": [np.nan]}
+    for row in label_summary(labels, spacing):
+        features["index"].append(row["label"])
+        for key in ("voxel_count", "volume_mm3", "volume_ml"):
+            features[key].append(row[key])
+    return features
+
+
+def brush_size_pixels(layer: Any, diameter_mm: float) -> int:
+    """napari's ``brush_size`` (data pixels) of a brush ``diameter_mm`` across on ``layer``.
+
+    Uses the finer of the two in-plane pixel sizes (the last two axes of
+    ``layer.scale``, mm), as napari sizes the brush cursor; at least one pixel.
+    """
+    pixel = float(np.min(np.abs(np.asarray(layer.scale, float)[-2:])))
+    return max(1, int(round(float(diameter_mm) / pixel)))
 
 
 def add_layer(viewer: Any, data: Any, kwargs: dict[str, Any], layer_type: str) -> Any:

@@ -21,7 +21,7 @@ from ..operations import OPERATIONS, Operation, get_operation
 from ..progress import OperationCancelled
 from .._napari.display import image_display_kwargs
 from .._napari.manifest import widget_class_name
-from .._napari.layers import MEDIMG_KEY, add_layer, layer_kind, layer_snapshot, volume_to_layer_data
+from .._napari.layers import MEDIMG_KEY, add_layer, labels_features, layer_kind, layer_snapshot, volume_to_layer_data
 from .._napari.preview import PREVIEW_LAYER_SUFFIX, preview_input, preview_layer_data, preview_result
 from ._viewer_events import follow_viewer
 
@@ -415,20 +415,12 @@ def run_with_summary(operation: Operation, volume: Any, values: dict[str, Any], 
         The result and, for labels, napari features: ``index`` (0 = background),
         ``voxel_count``, ``volume_mm3`` and ``volume_ml`` per label.
     """
-    from ..processing.morphology import label_summary
-
     result = operation.run(volume, values, **callbacks)
     if operation.output_kind == "points":
         return result, result.table()
     if operation.output_kind != "labels":
         return result, None
-    rows = label_summary(result.array, result.spacing)
-    features: dict[str, list] = {"index": [0], "voxel_count": [0], "volume_mm3": [np.nan], "volume_ml": [np.nan]}
-    for row in rows:
-        features["index"].append(row["label"])
-        for key in ("voxel_count", "volume_mm3", "volume_ml"):
-            features[key].append(row[key])
-    return result, features
+    return result, labels_features(result.array, result.spacing)
 
 
 def make_operation_widget(napari_viewer: Any, name: str) -> OperationWidget:

@@ -1,13 +1,17 @@
 """Pixel classifier from scribbles, with a live preview while the user paints.
 
-Paint a few strokes of each class in a labels layer (1 = object, 2 = background, ...).
-After each stroke, and whenever the slice in view changes, a worker fits the random
-forest on the painted voxels and classifies the slice in view; the preview appears as
-one slice at its true depth. Stale results (an older stroke) are dropped, and the GUI
-never waits. "Segment volume" classifies everything in a worker with progress and
-cancel, optionally keeping only the regions that touch their own scribbles, and adds a
-labels layer and a probability map. The trained classifier saves to a safe ``.npz``
-file and applies to other images (features are in mm).
+Paint a few strokes of each class in a labels layer (1 = object, 2 = background, ...)
+with a brush sized in mm. After each stroke, and whenever the slice in view changes, a
+worker fits the random forest on the painted voxels and classifies the slice in view;
+the preview appears as one slice at its true depth. Stale results (an older stroke) are
+dropped, and the GUI never waits. "Segment volume" classifies everything in a worker
+with progress and cancel, optionally keeping only the regions that touch their own
+scribbles, and adds a labels layer and a probability map. Preview and result show the
+object classes in colour over the image: the background class is 0 there (transparent,
+also in 3D), and the status and the layer's features give each object's volume in mL.
+Adding layers never takes the active layer away from the one being painted. The
+trained classifier saves to a safe ``.npz`` file and applies to other images (features
+are in mm).
 """
 
 from __future__ import annotations
@@ -16,11 +20,11 @@ import threading
 from typing import Any
 
 import numpy as np
-from magicgui.widgets import CheckBox, Container, FileEdit, FloatSpinBox, Label, ProgressBar, PushButton, create_widget
+from magicgui.widgets import CheckBox, Container, FileEdit, FloatSpinBox, Label, ProgressBar, PushButton, SpinBox, create_widget
 from qtpy.QtCore import QTimer
 
 from .._napari.display import image_display_kwargs
-from .._napari.layers import MEDIMG_KEY, add_layer, layer_snapshot, volume_to_layer_data
+from .._napari.layers import MEDIMG_KEY, add_layer, brush_size_pixels, labels_features, layer_snapshot, volume_to_layer_data
 from .._napari.preview import preview_layer_data
 from ..progress import OperationCancelled
 from ._viewer_events import follow_viewer
@@ -31,26 +35,30 @@ _PREVIEW_DELAY_MS = 300
 PREVIEW_NAME = "scribble classifier (preview)"
 
 
-def _fit_and_preview(image: Any, scribbles: np.ndarray, z: int | None, options: dict, classifier: Any) -> tuple:
-    """Worker: fit (unless ``classifier`` is given) and classify slice ``z``."""
-    from ..analysis.pixel_classifier import PixelClassifier
+def _fit_and_preview(image: Any, scribbles: np.ndarray, z: int | None, options: dict, classifier: Any, background: int) -> tuple:
+    """Worker: fit (unless ``classifier`` is given) and classify slice ``z``; background class at 0."""
+    from ..analysis.pixel_classifier import PixelClassifier, objects_only
 
     if classifier is None:
         classifier = PixelClassifier(**options).fit(image, scribbles)
-    labels = classifier.predict_slice(image, 0 if z is None else z)
+    labels = objects_only(classifier.predict_slice(image, 0 if z is None else z), background)
     return classifier, labels, z
 
 
-def _segment(image: Any, scribbles: np.ndarray, classifier: Any, options: dict, clean_up: bool, **callbacks: Any) -> tuple:
-    """Worker: fit if needed, classify the whole volume, optionally clean up."""
-    from ..analysis.pixel_classifier import PixelClassifier, keep_connected_to_scribbles
+def _segment(
+    image: Any, scribbles: np.ndarray, classifier: Any, options: dict, clean_up: bool, background: int, **callbacks: Any
+) -> tuple:
+    """Worker: fit if needed, classify the whole volume, optionally clean up; background
+    class at 0, and the objects' features (volumes in mL)."""
+    from ..analysis.pixel_classifier import PixelClassifier, keep_connected_to_scribbles, objects_only
 
     if classifier is None:
         classifier = PixelClassifier(**options).fit(image, scribbles, cancel=callbacks.get("cancel"))
     labels, proba = classifier.predict_with_proba(image, **callbacks)
     if clean_up:
         labels = keep_connected_to_scribbles(labels, scribbles, opening=2.0, spacing=image.spacing)
-    return classifier, labels, proba
+    labels = objects_only(labels, background)
+    return classifier, labels, proba, labels_features(labels, image.spacing)
 
 
 class ScribbleClassifierWidget(Container):
@@ -70,6 +78,14 @@ class ScribbleClassifierWidget(Container):
         self.image_layer = create_widget(annotation=napari.layers.Image, label="image")
         self.scribbles_layer = create_widget(annotation=napari.layers.Labels, label="scribbles")
         self.new_scribbles = PushButton(text="New scribbles layer (1 = object, 2 = background)")
+        self.brush_mm = FloatSpinBox(
+            value=3.0, min=0.1, max=200.0, step=0.5, label="brush size (mm)",
+            tooltip="Diameter of the paint brush on the image, whatever its pixel size.",
+        )
+        self.background_class = SpinBox(
+            value=2, min=0, max=255, label="background class",
+            tooltip="Scribble class shown transparent and left out of the volumes (0: none).",
+        )
         self.smallest_scale = FloatSpinBox(value=1.0, min=0.1, max=50.0, step=0.5, label="smallest scale (mm)")
         self.largest_scale = FloatSpinBox(value=4.0, min=0.1, max=50.0, step=0.5, label="largest scale (mm)")
         self.live = CheckBox(text="live preview while painting", value=True)
@@ -83,7 +99,8 @@ class ScribbleClassifierWidget(Container):
         self.status = Label(value="paint at least two classes")
         self.extend(
             [
-                self.image_layer, self.scribbles_layer, self.new_scribbles, self.smallest_scale, self.largest_scale,
+                self.image_layer, self.scribbles_layer, self.new_scribbles, self.brush_mm, self.background_class,
+                self.smallest_scale, self.largest_scale,
                 self.live, self.clean_up, self.segment_button, self.cancel_button, self.progress_bar,
                 self.model_path, self.save_button, self.load_button, self.status,
             ]
@@ -104,6 +121,8 @@ class ScribbleClassifierWidget(Container):
         self._progress_timer.setInterval(100)
         self._progress_timer.timeout.connect(lambda: setattr(self.progress_bar, "value", int(100 * self._fraction)))
         self.new_scribbles.changed.connect(self.add_scribbles_layer)
+        self.brush_mm.changed.connect(self._apply_brush)
+        self.background_class.changed.connect(self._invalidate)
         self.scribbles_layer.changed.connect(self._watch)
         for widget in (self.smallest_scale, self.largest_scale, self.image_layer):
             widget.changed.connect(self._invalidate)
@@ -141,10 +160,15 @@ class ScribbleClassifierWidget(Container):
             axis_labels=image.axis_labels,
             metadata={MEDIMG_KEY: dict(image.metadata.get(MEDIMG_KEY, {}))},
         )
-        layer.brush_size = 5
         layer.mode = "paint"
-        self.scribbles_layer.value = layer
+        self.scribbles_layer.value = layer  # sizes its brush (see _watch)
         return layer
+
+    def _apply_brush(self, *_: Any) -> None:
+        """Set the scribbles layer's brush (data pixels) to ``brush_mm`` across."""
+        layer = self.scribbles_layer.value
+        if layer is not None:
+            layer.brush_size = brush_size_pixels(layer, self.brush_mm.value)
 
     def _watch(self, layer: Any) -> None:
         if self._watched is not None:
@@ -152,6 +176,7 @@ class ScribbleClassifierWidget(Container):
         self._watched = layer
         if layer is not None:
             layer.events.paint.connect(self._stroke)
+            self._apply_brush()
         self._invalidate()
 
     def _stroke(self, *_: Any) -> None:
@@ -184,7 +209,7 @@ class ScribbleClassifierWidget(Container):
     # ------------------------------------------------------------ preview
     def update_preview(self, *, start_thread: bool = True) -> Any:
         """Fit on the scribbles (when they changed) and classify the slice in view, in a worker."""
-        from napari.qt.threading import create_worker
+        from ._workers import create_worker
 
         inputs = self._inputs()
         if inputs is None:
@@ -194,7 +219,8 @@ class ScribbleClassifierWidget(Container):
         reuse = self.classifier if self._fitted_generation == generation else None
         z = self._current_z(self.image_layer.value)
         worker = create_worker(
-            _fit_and_preview, image, scribbles, z, self._options(), reuse, _start_thread=False, _ignore_errors=True
+            _fit_and_preview, image, scribbles, z, self._options(), reuse, int(self.background_class.value),
+            _start_thread=False, _ignore_errors=True,
         )
         worker.returned.connect(lambda result: self._show_preview(result, image, generation))
         worker.errored.connect(lambda exc: setattr(self.status, "value", f"preview: {exc}"))
@@ -224,14 +250,29 @@ class ScribbleClassifierWidget(Container):
             layer.data = data
             layer.translate = kwargs["translate"]
         else:
-            add_layer(self.viewer, data, kwargs, layer_type)
-            self.viewer.layers.selection.active = self.scribbles_layer.value  # keep painting
-        self.status.value = f"preview of slice {z}" if z is not None else "preview"
+            with self._keeping_active_layer():
+                add_layer(self.viewer, data, kwargs, layer_type)
+        area = labels_features(labels, image.spacing[-labels.ndim :])["volume_mm3"][1:]  # mm² of a slice
+        where = f"slice {z}" if z is not None else "the image"
+        self.status.value = f"preview of {where}: objects {np.sum(area) / 100.0:.2f} cm²"
+
+    def _keeping_active_layer(self) -> Any:
+        """Context in which added layers do not take the active layer (the one painted on)."""
+        import contextlib
+
+        @contextlib.contextmanager
+        def keep() -> Any:
+            active = self.viewer.layers.selection.active or self.scribbles_layer.value or self.image_layer.value
+            yield
+            if active is not None and active in self.viewer.layers:
+                self.viewer.layers.selection.active = active
+
+        return keep()
 
     # ------------------------------------------------------------ whole volume
     def segment(self, *, start_thread: bool = True) -> Any:
         """Classify the whole image in a worker (progress, cancel); returns the worker."""
-        from napari.qt.threading import create_worker
+        from ._workers import create_worker
         from napari.utils.notifications import show_error
 
         inputs = self._inputs()
@@ -243,7 +284,7 @@ class ScribbleClassifierWidget(Container):
         self._cancelled.clear()
         self._fraction = 0.0
         worker = create_worker(
-            _segment, image, scribbles, reuse, self._options(), bool(self.clean_up.value),
+            _segment, image, scribbles, reuse, self._options(), bool(self.clean_up.value), int(self.background_class.value),
             progress=lambda f: setattr(self, "_fraction", float(f)), cancel=self._cancelled.is_set,
             _start_thread=False, _ignore_errors=True,
         )
@@ -279,18 +320,23 @@ class ScribbleClassifierWidget(Container):
     def _add_result(self, result: tuple, image: Any) -> None:
         if self._cancelled.is_set():
             return
-        classifier, labels, proba = result
+        classifier, labels, proba, features = result
         self.classifier = classifier
         name = self.image_layer.value.name if self.image_layer.value is not None else "image"
-        add_layer(self.viewer, *volume_to_layer_data(image.with_array(labels), name=f"{name} classes", layer_type="labels"))
         first = image.with_array(proba[0])
-        add_layer(
-            self.viewer,
-            *volume_to_layer_data(first, name=f"{name} probability of class {classifier.classes_[0]}", **image_display_kwargs(first), visible=False)
-        )
-        if PREVIEW_NAME in self.viewer.layers:
-            self.viewer.layers.remove(PREVIEW_NAME)
-        self.status.value = "segmented"
+        with self._keeping_active_layer():
+            if PREVIEW_NAME in self.viewer.layers:
+                self.viewer.layers.remove(PREVIEW_NAME)
+            add_layer(
+                self.viewer,
+                *volume_to_layer_data(first, name=f"{name} probability of class {classifier.classes_[0]}", **image_display_kwargs(first), visible=False)
+            )
+            add_layer(
+                self.viewer,
+                *volume_to_layer_data(image.with_array(labels), name=f"{name} classes", layer_type="labels", features=features, opacity=0.6),
+            )
+        volumes = ", ".join(f"class {i}: {v:.2f} mL" for i, v in zip(features["index"][1:], features["volume_ml"][1:]))
+        self.status.value = f"segmented; {volumes or 'no object voxels'}"
 
     # ------------------------------------------------------------ files
     def save(self) -> None:

@@ -61,6 +61,7 @@ __all__ = [
     "train_and_predict",
     "segment_from_scribbles",
     "keep_connected_to_scribbles",
+    "objects_only",
 ]
 
 FORMAT = "napari-medimg-pixel-classifier"
@@ -829,6 +830,35 @@ class PixelClassifier:
 
 
 # ---------------------------------------------------------------- post-processing
+
+
+def objects_only(labels: np.ndarray, background: int = 2) -> np.ndarray:
+    """The classified labels with the background class set to 0, in place.
+
+    Scribbles paint the background as a class of its own (2 by convention); shown as
+    it is, that class covers everything around the object. With it at 0, a labels layer
+    draws only the objects, transparent elsewhere, and volumes count the objects only.
+
+    Parameters
+    ----------
+    labels : numpy.ndarray
+        Integer labels from the classifier (classes' scribble values); changed in place.
+    background : int
+        The background class; 0 leaves every class as it is.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``labels`` itself.
+
+    Examples
+    --------
+    >>> objects_only(np.array([1, 2, 2, 3], np.uint8)).tolist()
+    [1, 0, 0, 3]
+    """
+    if background:
+        labels[labels == background] = 0
+    return labels
 
 
 def keep_connected_to_scribbles(
