@@ -52,7 +52,7 @@ def _edited(source: Path, target: Path, **elements) -> Path:
     return target
 
 
-def _refused(path: Path) -> str:
+def assert_refused(path: Path) -> str:
     with pytest.raises(ImageReadError) as info:
         read(path)
     assert path.name in str(info.value), str(info.value)
@@ -74,11 +74,11 @@ def _refused(path: Path) -> str:
     ],
 )
 def test_damaged_image_description_tags_are_refused_with_the_file_name(tmp_path, name, elements):
-    _refused(_edited(MR_SMALL, tmp_path / name, **elements))
+    assert_refused(_edited(MR_SMALL, tmp_path / name, **elements))
 
 
 def test_unknown_transfer_syntax_message_says_so(tmp_path):
-    message = _refused(_edited(MR_SMALL, tmp_path / "syntax.dcm", TransferSyntaxUID="1.2.3.4"))
+    message = assert_refused(_edited(MR_SMALL, tmp_path / "syntax.dcm", TransferSyntaxUID="1.2.3.4"))
     assert "1.2.3.4" in message and "not a known transfer syntax" in message
 
 
@@ -88,7 +88,7 @@ def test_palette_colour_without_its_lookup_table_is_refused(tmp_path):
         delattr(ds, keyword)
     path = tmp_path / "no_lut.dcm"
     ds.save_as(path)
-    assert "lookup table" in _refused(path)
+    assert "lookup table" in assert_refused(path)
 
 
 def test_one_value_pixel_spacing_gives_no_spacing_not_an_error(tmp_path):
@@ -143,7 +143,7 @@ def test_a_truncated_single_file_names_the_file_not_the_series_uid(tmp_path):
     raw = CT_SMALL.read_bytes()
     path = tmp_path / "cut.dcm"
     path.write_bytes(raw[:5236])
-    message = _refused(path)
+    message = assert_refused(path)
     uid = str(pydicom.dcmread(CT_SMALL).SeriesInstanceUID)
     assert uid not in message
 

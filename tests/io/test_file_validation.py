@@ -50,7 +50,7 @@ def _nifti_with(path: Path, edit) -> Path:
     return path
 
 
-def _refused(path: Path, *words: str) -> str:
+def assert_refused(path: Path, *words: str) -> str:
     with pytest.raises(ImageReadError) as info:
         read(path)
     message = str(info.value)
@@ -110,14 +110,14 @@ def test_nifti_cut_to_a_tenth_is_refused_with_the_fraction_present(tmp_path):
     raw = SMALL_NIFTI.read_bytes()
     cut = tmp_path / "cut.nii"
     cut.write_bytes(raw[: len(raw) // 10])
-    _refused(cut, "the file is cut", "10 %")
+    assert_refused(cut, "the file is cut", "10 %")
 
 
 def test_half_written_nii_gz_is_refused(tmp_path):
     raw = CT_GZ.read_bytes()
     half = tmp_path / "half.nii.gz"
     half.write_bytes(raw[: len(raw) // 2])
-    _refused(half, "damaged", "cut")
+    assert_refused(half, "damaged", "cut")
 
 
 def test_nii_gz_with_a_bad_checksum_is_refused(tmp_path):
@@ -125,14 +125,14 @@ def test_nii_gz_with_a_bad_checksum_is_refused(tmp_path):
     raw[-6] ^= 0xFF  # the CRC32 of the gzip trailer
     bad = tmp_path / "bad_crc.nii.gz"
     bad.write_bytes(bytes(raw))
-    _refused(bad, "corrupt")
+    assert_refused(bad, "corrupt")
 
 
 def test_nii_gz_holding_less_than_its_header_declares_is_refused(tmp_path):
     raw = SMALL_NIFTI.read_bytes()
     short = tmp_path / "short.nii.gz"
     short.write_bytes(gzip.compress(raw[: len(raw) - 1000]))
-    _refused(short, "once decompressed", "67650")
+    assert_refused(short, "once decompressed", "67650")
 
 
 def test_header_claiming_32767_slices_is_refused_because_the_data_cannot_be_there(tmp_path):
@@ -142,7 +142,7 @@ def test_header_claiming_32767_slices_is_refused_because_the_data_cannot_be_ther
         struct.pack_into(o + "8h", h, 40, *dims)
 
     huge = _nifti_with(tmp_path / "huge.nii", edit)
-    _refused(huge, "the file is cut", "0 % of the data")
+    assert_refused(huge, "the file is cut", "0 % of the data")
 
 
 @pytest.mark.parametrize("source, fraction", [(JPEG, 2 / 3), (PNG, 2 / 3), (JPEG, 0.98)])
@@ -150,7 +150,7 @@ def test_cut_pictures_are_refused(tmp_path, source, fraction):
     raw = source.read_bytes()
     cut = tmp_path / f"cut{source.suffix}"
     cut.write_bytes(raw[: int(len(raw) * fraction)])
-    _refused(cut, "is cut")
+    assert_refused(cut, "is cut")
 
 
 def test_cut_tiff_is_refused(tmp_path):
@@ -169,20 +169,20 @@ def test_cut_tiff_is_refused(tmp_path):
 def test_compressed_mha_with_a_wrong_data_size_is_refused(tmp_path):
     short = zlib.compress(VOXELS.tobytes()[:100])
     path = _mha(tmp_path / "wrong_size.mha", header=f"CompressedData = True\nCompressedDataSize = {len(short)}\n", data=short)
-    _refused(path, "100 bytes once decompressed", "120")
+    assert_refused(path, "100 bytes once decompressed", "120")
     long = zlib.compress(VOXELS.tobytes() * 2)
     path = _mha(tmp_path / "too_long.mha", header=f"CompressedData = True\nCompressedDataSize = {len(long)}\n", data=long)
-    _refused(path, "240 bytes once decompressed")
+    assert_refused(path, "240 bytes once decompressed")
     cut = zlib.compress(VOXELS.tobytes())
     path = _mha(tmp_path / "cut_stream.mha", header="CompressedData = True\n", data=cut[:-8])
-    _refused(path, "damaged")
+    assert_refused(path, "damaged")
 
 
 def test_uncompressed_mha_and_nrrd_missing_voxels_are_refused(tmp_path):
-    _refused(_mha(tmp_path / "short.mha", data=VOXELS.tobytes()[:60]), "60 bytes", "120")
-    _refused(_nrrd(tmp_path / "short.nrrd", data=VOXELS.tobytes()[:60]), "60 bytes", "120")
-    _refused(_nrrd(tmp_path / "cut.nrrd", encoding="gzip", fields="endian: little\n", data=gzip.compress(VOXELS.tobytes())[:-10]), "damaged")
-    _refused(_nrrd(tmp_path / "few.nrrd", encoding="ascii", data=b" ".join(b"%d" % v for v in VOXELS[:50])), "50 values")
+    assert_refused(_mha(tmp_path / "short.mha", data=VOXELS.tobytes()[:60]), "60 bytes", "120")
+    assert_refused(_nrrd(tmp_path / "short.nrrd", data=VOXELS.tobytes()[:60]), "60 bytes", "120")
+    assert_refused(_nrrd(tmp_path / "cut.nrrd", encoding="gzip", fields="endian: little\n", data=gzip.compress(VOXELS.tobytes())[:-10]), "damaged")
+    assert_refused(_nrrd(tmp_path / "few.nrrd", encoding="ascii", data=b" ".join(b"%d" % v for v in VOXELS[:50])), "50 values")
 
 
 # -------------------------------------------------------------------- geometry
@@ -197,7 +197,7 @@ def test_uncompressed_mha_and_nrrd_missing_voxels_are_refused(tmp_path):
     ],
 )
 def test_bad_metaimage_geometry_is_refused(tmp_path, name, header, words):
-    _refused(_mha(tmp_path / name, header=header), *words)
+    assert_refused(_mha(tmp_path / name, header=header), *words)
 
 
 @pytest.mark.parametrize(
@@ -209,7 +209,7 @@ def test_bad_metaimage_geometry_is_refused(tmp_path, name, header, words):
     ],
 )
 def test_bad_nrrd_geometry_is_refused(tmp_path, name, fields, words):
-    _refused(_nrrd(tmp_path / name, fields=fields), *words)
+    assert_refused(_nrrd(tmp_path / name, fields=fields), *words)
 
 
 @pytest.mark.parametrize(
@@ -226,7 +226,7 @@ def test_bad_nrrd_geometry_is_refused(tmp_path, name, fields, words):
 )
 def test_bad_nifti_headers_are_refused(tmp_path, name, offset, fmt, value, words):
     path = _nifti_with(tmp_path / name, lambda h, o: struct.pack_into(o + fmt, h, offset, value))
-    _refused(path, *words)
+    assert_refused(path, *words)
 
 
 @pytest.mark.parametrize("value", [0.0, -3.0, 1e30])
@@ -270,9 +270,9 @@ def test_valid_hand_made_files_still_load_with_their_values(tmp_path):
     detached.write_text("NRRD0004\ntype: uint8\ndimension: 3\nsizes: 6 5 4\nencoding: raw\ndata file: detached.raw\n")
     np.testing.assert_array_equal(read(detached).array, expected)
     (tmp_path / "detached.raw").write_bytes(VOXELS.tobytes()[:10])
-    _refused(detached, "detached.raw", "10 bytes")
+    assert_refused(detached, "detached.raw", "10 bytes")
     (tmp_path / "detached.raw").unlink()
-    _refused(detached, "missing")
+    assert_refused(detached, "missing")
 
 
 def test_every_real_volume_and_picture_passes_the_header_checks():
