@@ -77,6 +77,20 @@ def test_widget_opens_from_its_menu_command(make_napari_viewer, widget):
     assert type(inner) is type(viewer.window.dock_widgets[docked[0]])
 
 
+def test_every_widget_opens_from_its_menu_in_one_session(make_napari_viewer):
+    """All widgets docked in one viewer, as a user opening one tool after another."""
+    from napari._app_model import get_app_model
+
+    viewer = make_napari_viewer()
+    viewer.open_sample(PLUGIN, "chest_ct")
+    app = get_app_model()
+    for widget in WIDGETS:
+        app.commands.execute_command(widget["command"]).result()
+    docked = set(viewer.window.dock_widgets)
+    missing = [w["display_name"] for w in WIDGETS if not any(w["display_name"] in name for name in docked)]
+    assert missing == []
+
+
 def test_medical_files_open_without_a_reader_dialog_and_labels_come_back_as_labels(make_napari_viewer, shared_data, tmp_path):
     import numpy as np
     import SimpleITK as sitk
