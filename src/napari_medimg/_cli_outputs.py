@@ -109,6 +109,5 @@ def write_text_output(text: str, path: str | os.PathLike, *, overwrite: bool) ->
 def write_table_output(table: dict[str, Any], path: str | os.PathLike, *, overwrite: bool) -> Path:
     """Write a column table as CSV to ``path`` atomically (see ``analysis.measure.write_csv``)."""
     from .analysis.measure import write_csv
-    from .io.atomic import atomic_write
 
-    return atomic_write(path, lambda temporary: write_csv(table, temporary), overwrite=overwrite)
+    return write_csv(table, path, overwrite=overwrite)

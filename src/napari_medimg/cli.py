@@ -171,10 +171,18 @@ def _cmd_features(args: argparse.Namespace) -> int:
     return 0
 
 
+#: The demo's own output folder (the README's ``bash scripts/demo.sh`` writes there).
+DEMO_FOLDER = "medimg-demo"
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
-    return run_demo(Path(args.out), gui=args.gui)
+    # The default folder is the demo's own: running the README's command again replaces
+    # its earlier results. A folder given with --out is the user's: --overwrite to replace.
+    own_folder = args.out is None
+    out = Path(DEMO_FOLDER if own_folder else args.out)
+    return run_demo(out, gui=args.gui, overwrite=own_folder or args.overwrite)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -229,7 +237,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     demo = sub.add_parser("demo", help="the main job on the bundled chest CT")
-    demo.add_argument("--out", default="medimg-demo", help="folder for the outputs (headless mode)")
+    demo.add_argument(
+        "--out",
+        default=None,
+        help=f"folder for the outputs (headless mode; default ./{DEMO_FOLDER}, whose earlier results are replaced)",
+    )
+    demo.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace earlier results in the --out folder (without it an existing result file is an error)",
+    )
     demo.add_argument(
         "--gui",
         choices=("auto", "yes", "no"),

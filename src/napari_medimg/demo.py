@@ -5,6 +5,11 @@ chest CT recipe from the operation registry, measures the lungs (mL) and the nod
 (size, shape, HU, GLCM texture), writes the results with the CT's geometry, and renders
 a picture with napari on a virtual display. With a display, it opens napari with the sample and the plugin's
 widgets instead.
+
+Every result file is written atomically (a temporary file beside it, then a rename), and
+existing results are replaced only when asked (``overwrite=True``; on the command line
+``--overwrite``, implied for the default folder ``./medimg-demo`` so that the README's
+command can be run again). The check is made before any work, for all files at once.
 """
 
 from __future__ import annotations
@@ -23,6 +28,8 @@ from .volume import Volume
 __all__ = ["lung_pipeline", "run_demo"]
 
 SMOOTHING_MM = 1.0
+#: The files the headless demo writes into its output folder.
+RESULT_FILES = ("chest_ct_smoothed.nii.gz", "chest_ct_lungs.nii.gz", "chest_ct_demo.png", "summary.json")
 
 
 def _volume_ml(labels: Volume, value: int | None = None) -> float:
@@ -63,15 +70,19 @@ def _nodule_measurements(ct: Volume, nodule: Volume) -> dict[str, float]:
     return values
 
 
-def _headless(out: Path) -> int:
+def _headless(out: Path, overwrite: bool) -> int:
     from ._napari.virtual_display import virtual_display
+    from .io.atomic import atomic_write, refuse_existing
 
+    if not overwrite:  # before any work: nothing is computed only to be refused
+        refuse_existing([out / name for name in RESULT_FILES])
     out.mkdir(parents=True, exist_ok=True)
     ct, nodule = load_sample("chest_ct")
     results = lung_pipeline(ct)
+    smoothed_name, lungs_name, picture_name, summary_name = RESULT_FILES
     paths = {
-        "smoothed": write(results["smoothed"], out / "chest_ct_smoothed.nii.gz"),
-        "lungs": write(results["lungs"], out / "chest_ct_lungs.nii.gz"),
+        "smoothed": write(results["smoothed"], out / smoothed_name, overwrite=overwrite),
+        "lungs": write(results["lungs"], out / lungs_name, overwrite=overwrite),
     }
     summary: dict[str, Any] = {
         "input": "bundled sample chest_ct (pyradiomics lung1, half resolution)",
@@ -85,11 +96,16 @@ def _headless(out: Path) -> int:
         with virtual_display():
             from ._napari.render import render_pipeline_png
 
-            png = render_pipeline_png(ct, results["lungs"], nodule, out / "chest_ct_demo.png")
+            png = atomic_write(
+                out / picture_name,
+                lambda temporary: render_pipeline_png(ct, results["lungs"], nodule, temporary),
+                overwrite=overwrite,
+            )
         summary["outputs"]["picture"] = str(png)
     except RuntimeError as exc:  # no Xvfb: the numbers are still worth having
         summary["picture_error"] = str(exc)
-    (out / "summary.json").write_text(json.dumps(summary, indent=1))
+    text = json.dumps(summary, indent=1)
+    atomic_write(out / summary_name, lambda temporary: temporary.write_text(text), overwrite=overwrite)
     print(json.dumps(summary, indent=1))
     return 0 if "picture_error" not in summary else 1
 
@@ -120,10 +136,15 @@ def _open_napari() -> int:
     return 0
 
 
-def run_demo(out: Path, gui: str = "auto") -> int:
-    """Run the demo: ``gui`` is ``"yes"``, ``"no"`` or ``"auto"`` (napari when a display exists)."""
+def run_demo(out: Path, gui: str = "auto", *, overwrite: bool = False) -> int:
+    """Run the demo: ``gui`` is ``"yes"``, ``"no"`` or ``"auto"`` (napari when a display exists).
+
+    Headless, the results go to ``out``; existing result files there (:data:`RESULT_FILES`)
+    are replaced only with ``overwrite=True``, otherwise an
+    :class:`~napari_medimg.io.errors.ImageWriteError` names the first one before any work.
+    """
     from ._napari.virtual_display import has_display
 
     if gui == "yes" or (gui == "auto" and has_display()):
         return _open_napari()
-    return _headless(Path(out))
+    return _headless(Path(out), overwrite)

@@ -441,7 +441,9 @@ def _format(value: Any) -> str:
     return str(value)
 
 
-def write_csv(table: dict[str, Any], path: str | os.PathLike | TextIO) -> Path | None:
+def write_csv(
+    table: dict[str, Any], path: str | os.PathLike | TextIO, *, overwrite: bool = True
+) -> Path | None:
     """Write a column table as CSV: a header row, then one row per entry, full precision.
 
     Floats are written with ``repr`` (the shortest text that reads back to exactly the same
@@ -453,12 +455,25 @@ def write_csv(table: dict[str, Any], path: str | os.PathLike | TextIO) -> Path |
         Columns of equal length.
     path : str, PathLike or text file
         File to write (parent folders are created), or an open text stream (e.g.
-        ``sys.stdout``).
+        ``sys.stdout``). A file is written atomically
+        (:func:`napari_medimg.io.atomic.atomic_write`): under a temporary name beside
+        it, then renamed, so a failed write never leaves a partial file or destroys the
+        previous one.
+    overwrite : bool
+        Replace an existing file; otherwise an existing file is an error.
 
     Returns
     -------
     pathlib.Path or None
         The path written (None for a stream).
+
+    Raises
+    ------
+    ValueError
+        For columns of different lengths.
+    napari_medimg.io.errors.ImageWriteError
+        For an existing file with ``overwrite=False``, a full disk or a missing
+        permission (the message names the file; a previous file is unchanged).
     """
     columns = {name: list(np.asarray(values).tolist()) if isinstance(values, np.ndarray) else list(values)
                for name, values in table.items()}
@@ -475,8 +490,10 @@ def write_csv(table: dict[str, Any], path: str | os.PathLike | TextIO) -> Path |
     if hasattr(path, "write"):
         write(path)  # type: ignore[arg-type]
         return None
-    path = Path(path)  # type: ignore[arg-type]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", newline="") as handle:
-        write(handle)
-    return path
+    from ..io.atomic import atomic_write
+
+    def write_file(temporary: Path) -> None:
+        with open(temporary, "w", newline="") as handle:
+            write(handle)
+
+    return atomic_write(Path(path), write_file, overwrite=overwrite)  # type: ignore[arg-type]

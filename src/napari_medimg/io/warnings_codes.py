@@ -18,6 +18,7 @@ LOSSY = "lossy_compression"
 NO_META_HEADER = "no_meta_header"
 UNREADABLE_FILES = "unreadable_files"
 INVALID_RESCALE = "invalid_rescale"
+SKEWED_DIRECTION = "skewed_direction"
 
 
 def make_warning(code: str, explanation: str) -> str:

@@ -96,6 +96,42 @@ def _choose(
 
 
 # ---------------------------------------------------------------- decoding
+def _check_series_memory(path: Path, info: SeriesInfo, parsed: dict[str, Dataset]) -> None:
+    """Refuse a series whose decoding would not fit in memory, from its tags alone.
+
+    Decoded size: Rows x Columns x frames (NumberOfFrames summed over the files) x
+    SamplesPerPixel x BitsAllocated / 8. Reading keeps three arrays alive at its peak: the
+    decoded frames, their stack, and the rescaled result (float32 when RescaleSlope or
+    RescaleIntercept is fractional). Same rule and message as the other readers
+    (:func:`napari_medimg.io.validate.refuse_if_too_large`).
+    """
+    from ..validate import refuse_if_too_large
+    from ._series import _as_int
+
+    first = parsed.get(info.files[0]) if info.files else None
+    if first is None or not info.rows or not info.columns:
+        return
+    bits = _as_int(first.get("BitsAllocated"), 16) or 16
+    stored = max(1, min(8, -(-bits // 8)))
+    samples = max(1, min(4, _as_int(first.get("SamplesPerPixel"), 1) or 1))
+    fractional = any(
+        (value := number(first.get(tag))) is not None and np.isfinite(value) and value != int(value)
+        for tag in ("RescaleSlope", "RescaleIntercept")
+    )
+    out = 4 if fractional else max(stored, 2)
+    pixels = int(info.rows) * int(info.columns) * int(info.n_frames) * samples
+    refuse_if_too_large(
+        path,
+        f"the series declares {info.rows} x {info.columns} pixels x {info.n_frames} frame(s) in "
+        f"{info.n_files} file(s), {samples * stored} byte(s) per pixel",
+        pixels * stored,
+        pixels * (2 * stored + out),
+        "Close other programs or use a machine with more memory, or read fewer files (one "
+        "series, or a subset of its files). If the size is not what the series should be, "
+        "the Rows, Columns or NumberOfFrames tags are corrupt.",
+    )
+
+
 def _decode_file(name: str, parsed: dict[str, Dataset]) -> tuple[Dataset, list[Frame], bool]:
     """One file's dataset, frames and colour flag; any failure is an ImageReadError naming it."""
     try:
@@ -310,6 +346,7 @@ def _read_dicom(
     if anchor is not None and not any(str(anchor) in s.files for s in infos):
         raise ImageReadError(next((s.split(": ", 1)[1] for s in skipped if s.startswith(anchor.name + ": ")), f"{anchor} could not be parsed as DICOM."))
     info, notes = _choose(infos, series_uid, anchor, path, identifiers)
+    _check_series_memory(path, info, parsed)  # before any pixel is decoded
     datasets, frames, rgb, n_bad = _decode_series(info, parsed, anchor)
     first = datasets[0]
     metadata = safe_metadata(first, identifiers=identifiers)

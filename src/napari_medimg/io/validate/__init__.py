@@ -18,11 +18,11 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from ._budget import available_memory, check_memory
+from ._budget import available_memory, check_memory, refuse_if_too_large
 from ._facts import HeaderFacts, refuse
 from ._geometry import settle_geometry
 
-__all__ = ["HeaderFacts", "check_file", "settle_geometry", "available_memory", "check_memory", "refuse"]
+__all__ = ["HeaderFacts", "check_file", "settle_geometry", "available_memory", "check_memory", "refuse", "refuse_if_too_large"]
 
 
 def check_file(path: str | os.PathLike, fmt: str) -> HeaderFacts:
