@@ -147,3 +147,55 @@ def test_map_chunks_reports_at_least_ten_steps_and_cancels():
     with pytest.raises(OperationCancelled):
         map_chunks(slow, array, workers=1, progress=fractions.append, cancel=_cancel_after_first_report(fractions))
     assert len(calls) <= 2  # the slab running when Cancel came, at most one more
+
+
+# ------------------------------------------- run_blocks: many small tasks, Cancel per block
+
+
+def _blocks_run(function, array, monkeypatch, max_tasks, **kwargs):
+    from napari_medimg.processing import _filters_stencil
+
+    monkeypatch.setattr(_filters_stencil, "_MAX_TASKS", max_tasks)
+    fractions: list[float] = []
+    result = function(array, progress=fractions.append, **kwargs)
+    return result, fractions
+
+
+@pytest.mark.parametrize(
+    "name, kwargs",
+    [
+        ("median_filter", {"radius": 1.0}),
+        ("median_filter", {"radius": 2.0, "footprint": "ball"}),
+        ("minimum_filter", {"radius": 2.0, "footprint": "ball"}),
+        ("mean_filter", {"radius": 1.5, "footprint": "ball"}),
+        ("bilateral", {"sigma_spatial": 1.5, "sigma_range": 30.0}),
+        ("non_local_means", {}),
+    ],
+)
+def test_run_blocks_in_plane_tasks_equals_the_previous_grouping(name, kwargs, monkeypatch):
+    """One task per plane (progress per plane) gives the same voxels as the previous 16 groups."""
+    function = getattr(denoise, name)
+    array = _textured((40, 24, 28))
+    before, _ = _blocks_run(function, array, monkeypatch, 16, spacing=(1.0, 0.8, 0.8), **kwargs)  # 8 x 2 workers
+    after, fractions = _blocks_run(function, array, monkeypatch, 256, spacing=(1.0, 0.8, 0.8), **kwargs)
+    np.testing.assert_array_equal(after, before)  # bit for bit
+    steps = _steps(fractions)
+    assert fractions[-1] == 1.0 and np.all(steps >= 0) and steps.max() <= 0.1 + 1e-9
+
+
+@pytest.mark.parametrize("name, kwargs", [("median_filter", {"radius": 2.0}), ("bilateral", {"sigma_spatial": 2.0})])
+def test_run_blocks_cancels_inside_a_plane(name, kwargs, monkeypatch):
+    """Cancel is seen before the next block (and every 512 offsets of a wide bilateral kernel)."""
+    from napari_medimg.processing import _filters_stencil
+
+    calls = {"n": 0}
+
+    def cancel():
+        calls["n"] += 1
+        return calls["n"] > 3  # true from the fourth check on: inside the first plane
+
+    monkeypatch.setattr(_filters_stencil, "_MAX_TASKS", 1)  # one task for the whole volume
+    fractions: list[float] = []
+    with pytest.raises(OperationCancelled):
+        getattr(denoise, name)(_textured((6, 64, 64)), progress=fractions.append, cancel=cancel, **kwargs)
+    assert fractions == []  # stopped before the only task finished

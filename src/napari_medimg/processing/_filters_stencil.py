@@ -82,6 +82,10 @@ def _pad_into(
     return out
 
 
+#: Most tasks (groups of planes) run_blocks splits a volume into.
+_MAX_TASKS = 256
+
+
 def run_blocks(
     kernel: Callable[[np.ndarray, np.ndarray], None],
     array: np.ndarray,
@@ -119,7 +123,7 @@ def run_blocks(
         Threads (default: the cores available).
     progress, cancel : callable, optional
         Progress is reported in order, monotonically, up to 1.0; cancel is checked
-        between groups of blocks.
+        before each block (one plane group per progress step).
     """
     Z, Y, X = array.shape
     rz, ry, rx = (int(v) for v in radius)
@@ -128,7 +132,9 @@ def run_blocks(
     by = int(max(1, min(Y, block_elements // max(1, bz * X))))
     workers = workers or default_workers()
     z_starts = list(range(0, Z, bz))
-    n_tasks = max(1, min(len(z_starts), 8 * workers))
+    # one task per group of planes: progress after each group, and up to _MAX_TASKS
+    # groups so that a slow kernel (a big median, non-local means) still reports often
+    n_tasks = max(1, min(len(z_starts), _MAX_TASKS))
     groups = [g for g in np.array_split(np.arange(len(z_starts)), n_tasks) if len(g)]
     buf_len = (bz + 2 * rz) * (by + 2 * ry) * (X + 2 * rx)
 
@@ -139,6 +145,7 @@ def run_blocks(
             z0 = z_starts[gi]
             z1 = min(Z, z0 + bz)
             for y0 in range(0, Y, by):
+                check_cancel(cancel)  # each block: Cancel within one block of a slow kernel
                 y1 = min(Y, y0 + by)
                 padded = _pad_into(buf, array, z0, z1, y0, y1, (rz, ry, rx), mode)
                 kernel(padded, out[z0:z1, y0:y1])

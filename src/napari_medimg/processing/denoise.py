@@ -713,7 +713,9 @@ def bilateral(
             centre = _views(padded, shape, r3, [(0, 0, 0)])[0]
             wsum[...] = 0
             acc[...] = 0
-            for view, lw in zip(views, log_ws):
+            for i, (view, lw) in enumerate(zip(views, log_ws)):
+                if i % 512 == 511:
+                    check_cancel(cancel_)  # a wide kernel runs thousands of offsets per block
                 np.subtract(view, centre, out=diff)
                 np.multiply(diff, diff, out=diff)
                 np.subtract(lw, diff, out=diff)
