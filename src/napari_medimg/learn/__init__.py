@@ -1,0 +1,32 @@
+"""Learned models: networks, training loop, inference and checkpoints.
+
+Importing this package is cheap: it never imports torch or MONAI. Import the submodules
+that need them explicitly (``from napari_medimg.learn import train``); those are loaded only
+when a learned model is actually used.
+
+Submodules
+----------
+device
+    :func:`~.device.choose_device`: CUDA, then MPS, then CPU.
+normalize
+    Intensity normalisation per modality (numpy only).
+patches
+    Spacing-aware, class-balanced patch sampling from (image, labels) pairs (numpy only).
+networks
+    A registry building MONAI networks from a plain, JSON-serialisable config.
+losses
+    Dice + cross-entropy with unlabelled voxels ignored.
+train
+    The one training loop shared by every model kind.
+checkpoint
+    Weights in safetensors + a JSON model card, checked before anything is loaded.
+infer
+    Sliding-window inference returning labels on the input grid.
+"""
+
+from __future__ import annotations
+
+__all__ = ["IGNORE_LABEL"]
+
+#: Label value meaning "not annotated": such voxels are left out of the loss and the metrics.
+IGNORE_LABEL = 255

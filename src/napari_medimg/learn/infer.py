@@ -1,0 +1,128 @@
+"""Sliding-window inference returning labels on the input grid.
+
+The image is normalised (:mod:`.normalize`), resampled linearly to the model's input spacing
+when one is given, predicted by MONAI's ``sliding_window_inference`` (gaussian blending),
+reduced to labels by argmax straight away (no per-class probability map is kept), and the
+labels are mapped back to the input grid by nearest neighbour, in the smallest unsigned dtype.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from ..dtypes import as_labels
+from .normalize import normalize
+
+__all__ = ["predict", "predict_with_card", "to_grid"]
+
+
+def to_grid(labels: np.ndarray, shape: Sequence[int]) -> np.ndarray:
+    """Nearest-neighbour map of ``labels`` onto a grid of ``shape`` covering the same extent.
+
+    Voxel ``i`` of the output takes the source voxel containing its centre:
+    ``floor((i + 0.5) * n_src / n_out)`` per axis.
+    """
+    if tuple(labels.shape) == tuple(shape):
+        return labels
+    index = [np.minimum(((np.arange(n) + 0.5) * s / n).astype(np.intp), s - 1) for n, s in zip(shape, labels.shape)]
+    return labels[np.ix_(*index)]
+
+
+def _resample(image: np.ndarray, factors: Sequence[float]) -> np.ndarray:
+    from scipy.ndimage import zoom
+
+    if all(abs(f - 1.0) < 1e-6 for f in factors):
+        return image
+    return np.stack([zoom(c, factors, order=1, mode="nearest", grid_mode=True) for c in image])
+
+
+def predict(model, image: np.ndarray, *, patch_size: Sequence[int], spacing: Sequence[float] | None = None,
+            model_spacing: Sequence[float] | None = None, normalisation: dict | None = None,
+            overlap: float = 0.25, batch_size: int = 1, device="cpu", mode: str = "gaussian") -> np.ndarray:
+    """Predict labels for one image with a sliding window.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        Returns logits ``(B, K, *patch)``.
+    image : numpy.ndarray
+        Spatial ``(*spatial)`` with ``len(patch_size)`` axes, or channel-first ``(C, *spatial)``.
+    patch_size : sequence of int
+        Window size in voxels at the model's spacing.
+    spacing : sequence of float, optional
+        The image's voxel spacing in mm (array axis order).
+    model_spacing : sequence of float, optional
+        The spacing the model was trained at; the image is resampled to it (needs ``spacing``).
+    normalisation : dict, optional
+        See :mod:`.normalize`; None leaves intensities as they are.
+    overlap : float
+        Window overlap fraction.
+    batch_size : int
+        Windows per forward pass.
+    device : str or torch.device
+        Where to run.
+    mode : {"gaussian", "constant"}
+        Blending of overlapping windows.
+
+    Returns
+    -------
+    numpy.ndarray
+        Labels with the image's spatial shape, smallest unsigned integer dtype.
+    """
+    import torch
+    from monai.inferers import sliding_window_inference
+
+    ndim = len(patch_size)
+    data = np.asarray(image)
+    if data.ndim == ndim:
+        data = data[None]
+    elif data.ndim != ndim + 1:
+        raise ValueError(f"image of shape {np.shape(image)} does not fit a {ndim}D model")
+    shape = data.shape[1:]
+    if normalisation is not None:
+        data = normalize(data, normalisation)
+    data = data.astype(np.float32, copy=False)
+    if model_spacing is not None:
+        if spacing is None:
+            raise ValueError("the model has an input spacing: give the image's spacing too")
+        if len(spacing) != ndim or len(model_spacing) != ndim:
+            raise ValueError(f"spacing {tuple(spacing)} / model spacing {tuple(model_spacing)} need {ndim} axes")
+        data = _resample(data, [s / m for s, m in zip(spacing, model_spacing)])
+    device = torch.device(device)
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            x = torch.from_numpy(np.ascontiguousarray(data))[None].to(device)
+            logits = sliding_window_inference(x, tuple(int(p) for p in patch_size), batch_size, model,
+                                              overlap=overlap, mode=mode)
+            labels = logits.argmax(1)[0].to("cpu").numpy()
+    finally:
+        model.train(was_training)
+    return as_labels(to_grid(labels, shape))
+
+
+def predict_with_card(model, card: dict, image: np.ndarray, spacing: Sequence[float] | None = None,
+                      **kwargs) -> np.ndarray:
+    """:func:`predict` with patch size, model spacing and normalisation from a model card.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        From :func:`.checkpoint.load_checkpoint`.
+    card : dict
+        Its card; ``input`` gives ``patch_size``, ``spacing`` and ``normalisation``.
+    image : numpy.ndarray
+        As for :func:`predict`.
+    spacing : sequence of float, optional
+        The image's spacing; required when the card has an input spacing.
+    **kwargs
+        Passed on (``overlap``, ``batch_size``, ``device``, ...).
+    """
+    info = card.get("input", {})
+    if "patch_size" not in info:
+        raise ValueError("the model card gives no input patch_size")
+    return predict(model, image, patch_size=info["patch_size"], spacing=spacing,
+                   model_spacing=info.get("spacing"), normalisation=info.get("normalisation"), **kwargs)

@@ -1,0 +1,116 @@
+"""A registry of networks built from a plain, JSON-serialisable config.
+
+The config lives in a checkpoint's model card, so a checkpoint rebuilds its own network::
+
+    {"name": "basic_unet", "spatial_dims": 2, "in_channels": 1, "out_channels": 3,
+     "features": [16, 16, 32, 64, 128, 16]}
+
+Networks are MONAI's. torch and MONAI are imported when a network is built, not when this
+module is imported.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+__all__ = ["NETWORKS", "build_network", "check_config", "UnknownArchitectureError"]
+
+
+class UnknownArchitectureError(ValueError):
+    """The config names a network this version does not know, or gives it invalid settings."""
+
+
+def _basic_unet(cfg: dict[str, Any]):
+    from monai.networks.nets import BasicUNet
+
+    return BasicUNet(spatial_dims=cfg["spatial_dims"], in_channels=cfg["in_channels"],
+                     out_channels=cfg["out_channels"], features=tuple(cfg["features"]),
+                     dropout=cfg["dropout"], norm=tuple(cfg["norm"]) if isinstance(cfg["norm"], list) else cfg["norm"])
+
+
+def _segresnet(cfg: dict[str, Any]):
+    from monai.networks.nets import SegResNet
+
+    return SegResNet(spatial_dims=cfg["spatial_dims"], in_channels=cfg["in_channels"],
+                     out_channels=cfg["out_channels"], init_filters=cfg["init_filters"],
+                     blocks_down=tuple(cfg["blocks_down"]), blocks_up=tuple(cfg["blocks_up"]),
+                     dropout_prob=cfg["dropout"] or None)
+
+
+#: name -> (builder, defaults, divisor: patch sizes should be a multiple of it)
+NETWORKS: dict[str, tuple[Callable, dict[str, Any], int]] = {
+    # batch norm by default: on small patches lying wholly inside a structure, instance norm
+    # removes the very contrast that tells it from the background (bright disc on noise, 32 px
+    # patches, 60 steps: validation Dice 0.60 with instance norm, 0.96 with batch norm)
+    "basic_unet": (_basic_unet, {"features": [32, 32, 64, 128, 256, 32], "dropout": 0.0,
+                                 "norm": ["batch", {"affine": True}]}, 16),
+    "segresnet": (_segresnet, {"init_filters": 8, "blocks_down": [1, 2, 2, 4], "blocks_up": [1, 1, 1],
+                               "dropout": 0.0}, 8),
+}
+
+
+def check_config(config: dict[str, Any]) -> dict[str, Any]:
+    """Validate a network config and fill in the defaults.
+
+    Parameters
+    ----------
+    config : dict
+        ``name`` (a key of :data:`NETWORKS`), ``spatial_dims`` (2 or 3), ``in_channels``,
+        ``out_channels`` (classes including background), and the network's own settings.
+
+    Returns
+    -------
+    dict
+        The complete config (JSON-serialisable), including ``divisor``.
+
+    Raises
+    ------
+    UnknownArchitectureError
+        For an unknown name, missing keys or settings the network does not take.
+    """
+    if not isinstance(config, dict):
+        raise UnknownArchitectureError(f"a network config is a dict, got {type(config).__name__}")
+    name = config.get("name")
+    if name not in NETWORKS:
+        raise UnknownArchitectureError(f"unknown architecture {name!r}: known are {', '.join(NETWORKS)}")
+    _, defaults, divisor = NETWORKS[name]
+    known = {"name", "spatial_dims", "in_channels", "out_channels", "divisor", *defaults}
+    extra = set(config) - known
+    if extra:
+        raise UnknownArchitectureError(f"architecture {name!r} does not take {', '.join(sorted(extra))}")
+    cfg = {**defaults, **config, "divisor": divisor}
+    for key in ("spatial_dims", "in_channels", "out_channels"):
+        if not isinstance(cfg.get(key), int) or cfg[key] < 1:
+            raise UnknownArchitectureError(f"architecture {name!r} needs a positive integer {key!r}")
+    if cfg["spatial_dims"] not in (2, 3):
+        raise UnknownArchitectureError(f"spatial_dims must be 2 or 3, got {cfg['spatial_dims']}")
+    if name == "basic_unet" and len(cfg["features"]) != 6:
+        raise UnknownArchitectureError(f"basic_unet takes 6 features, got {cfg['features']}")
+    return cfg
+
+
+def build_network(config: dict[str, Any], seed: int | None = None):
+    """Build a network from its config.
+
+    Parameters
+    ----------
+    config : dict
+        See :func:`check_config`.
+    seed : int, optional
+        Seed for the initial weights (torch's global random state is left as it was).
+
+    Returns
+    -------
+    torch.nn.Module
+        The network, in training mode, on the CPU.
+    """
+    cfg = check_config(config)
+    builder = NETWORKS[cfg["name"]][0]
+    if seed is None:
+        return builder(cfg)
+    import torch
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return builder(cfg)

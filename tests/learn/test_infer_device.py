@@ -1,0 +1,62 @@
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from napari_medimg.learn.normalize import normalize
+
+
+def test_learn_package_imports_no_torch():
+    code = ("import sys, napari_medimg, napari_medimg.learn, napari_medimg.learn.normalize, "
+            "napari_medimg.learn.patches, napari_medimg.learn.networks, napari_medimg.learn.device, "
+            "napari_medimg.learn.checkpoint, napari_medimg.learn.infer;"
+            "print('LOADED', [m for m in ('torch', 'monai', 'safetensors') if m in sys.modules])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip().splitlines()[-1] == "LOADED []"
+
+
+def test_normalisation_per_modality():
+    ct = np.array([-2000.0, -1000.0, 0.0, 1000.0, 3000.0])
+    assert np.allclose(normalize(ct, {"kind": "ct", "window": [-1000, 1000]}), [0, 0, 0.5, 1, 1])
+    mr = np.array([0.0, 0.0, 10.0, 20.0, 30.0], np.float32)
+    out = normalize(mr, {"kind": "mr"})
+    assert out[0] == out[1] == 0 and np.isclose(out[2:].mean(), 0) and np.isclose(out[2:].std(), 1)
+    xr = np.arange(1001, dtype=np.uint16)
+    out = normalize(xr, {"kind": "percentile", "low": 1, "high": 99})
+    assert out.dtype == np.float32 and out.min() == 0 and out.max() == 1 and np.isclose(out[500], 0.5)
+    with pytest.raises(ValueError, match="unknown normalisation"):
+        normalize(xr, {"kind": "pet"})
+
+
+def test_device_auto_says_which_and_why():
+    pytest.importorskip("torch")
+    from napari_medimg.learn.device import choose_device
+
+    device, message = choose_device("auto")
+    assert device.type in ("cpu", "cuda", "mps") and "auto" in message
+    assert choose_device("cpu")[0].type == "cpu"
+    with pytest.raises(ValueError, match="unknown device"):
+        choose_device("tpu")
+
+
+def test_inference_with_anisotropic_spacing_returns_labels_on_the_input_grid():
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("monai")
+    from napari_medimg.learn.infer import predict
+    from napari_medimg.learn.networks import build_network
+
+    config = {"name": "basic_unet", "spatial_dims": 3, "in_channels": 1, "out_channels": 3,
+              "features": [4, 4, 8, 8, 16, 4]}
+    net = build_network(config, seed=0)
+    with torch.no_grad():  # bias the last layer so that every class wins somewhere
+        net.final_conv.bias.copy_(torch.tensor([0.0, 0.0, 0.0]))
+    image = np.random.default_rng(0).normal(100, 30, (9, 40, 37)).astype(np.int16)
+    labels = predict(net, image, patch_size=(16, 16, 16), spacing=(3.0, 0.8, 0.8), model_spacing=(1.5, 1.5, 1.5),
+                     normalisation={"kind": "mr"}, overlap=0.25)
+    assert labels.shape == image.shape and labels.dtype == np.uint8 and labels.max() <= 2
+    # nearest-neighbour back to the grid: along the coarse axis, each input slice is one model slice
+    from napari_medimg.learn.infer import to_grid
+
+    grid = to_grid(np.arange(18).reshape(18, 1, 1), (9, 2, 2))
+    assert grid[:, 0, 0].tolist() == [1, 3, 5, 7, 9, 11, 13, 15, 17]
