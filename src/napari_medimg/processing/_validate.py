@@ -11,7 +11,62 @@ from typing import Sequence
 
 import numpy as np
 
-__all__ = ["check_image", "check_mask", "check_spacing", "check_operation_input", "check_min_size"]
+__all__ = [
+    "check_image",
+    "check_mask",
+    "check_spacing",
+    "check_operation_input",
+    "check_min_size",
+    "count_nonfinite",
+]
+
+#: Elements per block of the finite-value scan: a 1 MiB boolean scratch, never a full-size mask.
+_FINITE_CHUNK = 1 << 20
+
+
+def _blocks(array: np.ndarray):
+    """Views of ``array`` of about :data:`_FINITE_CHUNK` elements each (no copy)."""
+    if array.ndim == 0:
+        yield array.reshape(1)
+    elif array.flags.c_contiguous:
+        flat = array.reshape(-1)
+        for start in range(0, flat.size, _FINITE_CHUNK):
+            yield flat[start : start + _FINITE_CHUNK]
+    else:
+        step = max(1, _FINITE_CHUNK // max(1, array[0].size))
+        for start in range(0, array.shape[0], step):
+            yield array[start : start + step]
+
+
+def count_nonfinite(array: np.ndarray) -> tuple[int, int]:
+    """``(nan, inf)``: how many voxels are NaN and how many are +inf or -inf.
+
+    One pass over the array in blocks of about a million values (``np.isfinite`` on a
+    view, no float64 or full-size copy); the voxels are counted only when a block holds
+    a non-finite value. Integer and boolean arrays are always ``(0, 0)``.
+    """
+    if not np.issubdtype(array.dtype, np.floating):
+        return 0, 0
+    nan = inf = 0
+    for block in _blocks(array):
+        finite = np.isfinite(block)
+        if finite.all():
+            continue
+        bad = block[~finite]
+        n_nan = int(np.count_nonzero(np.isnan(bad)))
+        nan += n_nan
+        inf += bad.size - n_nan
+    return nan, inf
+
+
+def _infinite_message(subject: str, inf: int, nan: int, size: int) -> str:
+    also = f" (and {nan:,} NaN)" if nan else ""
+    return (
+        f"{subject} {inf:,} infinite voxel value{'s' if inf != 1 else ''} (+inf or -inf) out of "
+        f"{size:,}{also}; replace them first (e.g. numpy.nan_to_num(image, posinf=..., neginf=...) "
+        "or numpy.clip to the valid range): filters would spread them over the image and "
+        "thresholds and histograms would have no finite range"
+    )
 
 
 def check_image(
@@ -41,9 +96,13 @@ def check_image(
         array = array.astype(np.float32)
     if array.size == 0:
         raise ValueError(f"{name} is empty (shape {array.shape})")
-    if not allow_nan and np.issubdtype(array.dtype, np.floating) and np.isnan(array.min()):
+    nan, inf = count_nonfinite(array)
+    if inf:
+        raise ValueError(_infinite_message(f"{name} contains", inf, nan, array.size))
+    if nan and not allow_nan:
         raise ValueError(
-            f"{name} contains NaN values; fill them first (e.g. np.nan_to_num(image, nan=value))" + nan_reason
+            f"{name} contains NaN values; fill them first (e.g. np.nan_to_num(image, nan=value)): "
+            f"{nan:,} of {array.size:,} voxels are NaN" + nan_reason
         )
     return array
 
@@ -101,7 +160,12 @@ def check_operation_input(array: np.ndarray, operation: str, kind: str = "image"
     TypeError
         For complex, object, string or date arrays.
     ValueError
-        For an array with no voxels (a zero-length axis).
+        For an array with no voxels (a zero-length axis), or a floating array with
+        +inf or -inf voxels (the message gives how many). NaN voxels are left to each
+        operation: value operations (windows, thresholds, clustering, resampling) treat
+        them as missing, neighbourhood filters refuse them with their own message.
+        Infinite values are not a "missing" marker any operation can skip: smoothing
+        spreads them over the image and they leave thresholds no finite range.
     """
     array = np.asarray(array)
     if np.issubdtype(array.dtype, np.complexfloating):
@@ -120,6 +184,9 @@ def check_operation_input(array: np.ndarray, operation: str, kind: str = "image"
         )
     if array.dtype == np.float16:  # scipy.ndimage, ITK and scikit-learn have no half-float kernels
         array = array.astype(np.float32)
+    nan, inf = count_nonfinite(array)
+    if inf:
+        raise ValueError(_infinite_message(f"{operation}: the {kind} has", inf, nan, array.size))
     return array
 
 
