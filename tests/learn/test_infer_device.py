@@ -41,7 +41,7 @@ def test_device_auto_says_which_and_why():
 
 
 def test_inference_with_anisotropic_spacing_returns_labels_on_the_input_grid():
-    torch = pytest.importorskip("torch")
+    pytest.importorskip("torch")
     pytest.importorskip("monai")
     from napari_medimg.learn.infer import predict
     from napari_medimg.learn.networks import build_network
@@ -49,8 +49,6 @@ def test_inference_with_anisotropic_spacing_returns_labels_on_the_input_grid():
     config = {"name": "basic_unet", "spatial_dims": 3, "in_channels": 1, "out_channels": 3,
               "features": [4, 4, 8, 8, 16, 4]}
     net = build_network(config, seed=0)
-    with torch.no_grad():  # bias the last layer so that every class wins somewhere
-        net.final_conv.bias.copy_(torch.tensor([0.0, 0.0, 0.0]))
     image = np.random.default_rng(0).normal(100, 30, (9, 40, 37)).astype(np.int16)
     labels = predict(net, image, patch_size=(16, 16, 16), spacing=(3.0, 0.8, 0.8), model_spacing=(1.5, 1.5, 1.5),
                      normalisation={"kind": "mr"}, overlap=0.25)
@@ -60,3 +58,26 @@ def test_inference_with_anisotropic_spacing_returns_labels_on_the_input_grid():
 
     grid = to_grid(np.arange(18).reshape(18, 1, 1), (9, 2, 2))
     assert grid[:, 0, 0].tolist() == [1, 3, 5, 7, 9, 11, 13, 15, 17]
+
+
+def test_network_registry_builds_from_plain_configs_and_refuses_unknown_ones():
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("monai")
+    from napari_medimg.learn.networks import UnknownArchitectureError, build_network, check_config
+
+    seg = build_network({"name": "segresnet", "spatial_dims": 3, "in_channels": 2, "out_channels": 3,
+                         "init_filters": 8}, seed=0)
+    with torch.no_grad():
+        assert seg.eval()(torch.zeros(1, 2, 16, 16, 16)).shape == (1, 3, 16, 16, 16)
+    a, b = (build_network({"name": "basic_unet", "spatial_dims": 2, "in_channels": 1, "out_channels": 2,
+                           "features": [4, 4, 8, 8, 16, 4]}, seed=1) for _ in range(2))
+    assert all(torch.equal(v, b.state_dict()[k]) for k, v in a.state_dict().items())
+    assert check_config({"name": "basic_unet", "spatial_dims": 3, "in_channels": 1, "out_channels": 2})["divisor"] == 16
+    for bad, words in [({"name": "vit"}, "unknown architecture"),
+                       ({"name": "basic_unet", "spatial_dims": 4, "in_channels": 1, "out_channels": 2}, "spatial_dims"),
+                       ({"name": "basic_unet", "spatial_dims": 2, "in_channels": 1, "out_channels": 2, "depth": 9},
+                        "does not take depth")]:
+        with pytest.raises(UnknownArchitectureError, match=words):
+            check_config(bad)
+    with pytest.raises(UnknownArchitectureError, match="multiple of 8"):
+        check_config({"name": "segresnet", "spatial_dims": 2, "in_channels": 1, "out_channels": 2, "init_filters": 4})

@@ -82,6 +82,8 @@ def test_unlabelled_voxels_do_not_contribute_to_the_loss():
     changed[:, :, :8] = 10 * torch.randn_like(changed[:, :, :8])
     assert torch.allclose(value, loss(changed, partial))
     assert loss(logits, torch.full_like(target, IGNORE_LABEL)).item() == 0.0
+    with pytest.raises(ValueError, match="label 3 .* 3 classes"):
+        loss(logits, torch.full_like(target, 3))
 
 
 def test_partial_labels_train_from_the_annotated_rows_only():

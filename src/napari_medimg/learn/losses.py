@@ -56,6 +56,10 @@ class DiceCELoss(torch.nn.Module):
             return logits.sum() * 0.0
         clean = torch.where(mask, target, torch.zeros_like(target))
         k = logits.shape[1]
+        top = int(clean.max())
+        if top >= k:
+            raise ValueError(f"label {top} in the training labels, but the network predicts {k} classes (0-{k - 1}); "
+                             f"unannotated voxels are {self.ignore_label} or negative")
         onehot = F.one_hot(clean, k).movedim(-1, 1).to(logits.dtype)
         m = mask.unsqueeze(1).to(logits.dtype)
         probs = torch.softmax(logits, dim=1)

@@ -87,6 +87,8 @@ def check_config(config: dict[str, Any]) -> dict[str, Any]:
         raise UnknownArchitectureError(f"spatial_dims must be 2 or 3, got {cfg['spatial_dims']}")
     if name == "basic_unet" and len(cfg["features"]) != 6:
         raise UnknownArchitectureError(f"basic_unet takes 6 features, got {cfg['features']}")
+    if name == "segresnet" and cfg["init_filters"] % 8:
+        raise UnknownArchitectureError(f"segresnet needs init_filters a multiple of 8 (group norm), got {cfg['init_filters']}")
     return cfg
 
 

@@ -213,10 +213,12 @@ def train(model: torch.nn.Module, loss: torch.nn.Module, train_data, val_data=No
     device = torch.device(device)
     model.to(device)
     optimiser = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
-    per_epoch = len(train_data[0]) // batch_size + bool(len(train_data[0]) % batch_size) \
-        if isinstance(train_data, tuple) else (len(train_data) if hasattr(train_data, "__len__") else None)
-    total = min(x for x in (max_iterations, per_epoch * max_epochs if per_epoch else None) if x) \
-        if (max_iterations or per_epoch) else None
+    if isinstance(train_data, tuple):
+        per_epoch = -(-len(train_data[0]) // batch_size)
+    else:
+        per_epoch = len(train_data) if hasattr(train_data, "__len__") else None
+    known = [n for n in (max_iterations, per_epoch * max_epochs if per_epoch else None) if n]
+    total = min(known) if known else None  # steps in the whole run, when known
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimiser, _schedule(schedule, total, warmup))
     history: dict[str, list] = {k: [] for k in ("epoch", "iterations", "loss", "val_dice", "val_dice_per_class",
                                                 "lr", "seconds")}
