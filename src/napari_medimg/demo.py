@@ -104,6 +104,9 @@ def _headless(out: Path, overwrite: bool) -> int:
         summary["outputs"]["picture"] = str(png)
     except RuntimeError as exc:  # no Xvfb: the numbers are still worth having
         summary["picture_error"] = str(exc)
+        # a picture from an earlier run would pass for this one's (overwrite allowed here:
+        # without it an existing picture was refused before any work)
+        (out / picture_name).unlink(missing_ok=True)
     text = json.dumps(summary, indent=1)
     atomic_write(out / summary_name, lambda temporary: temporary.write_text(text), overwrite=overwrite)
     print(json.dumps(summary, indent=1))

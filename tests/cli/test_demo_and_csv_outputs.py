@@ -67,7 +67,10 @@ def test_demo_default_folder_runs_twice(quick_demo, tmp_path, monkeypatch, capsy
     summary = tmp_path / "medimg-demo" / "summary.json"
     summary.write_text("stale")
     (tmp_path / "medimg-demo" / "chest_ct_lungs.nii.gz").write_bytes(b"stale")
+    (tmp_path / "medimg-demo" / "chest_ct_demo.png").write_bytes(b"stale picture")
     assert main(["demo", "--gui", "no"]) == 1
+    assert not (tmp_path / "medimg-demo" / "chest_ct_demo.png").exists()  # not passed off as this run's
+    assert "no Xvfb in this test" in json.loads(summary.read_text())["picture_error"]
     assert json.loads(summary.read_text())["nodule"] == {"stand_in": 1.0}
     assert (tmp_path / "medimg-demo" / "chest_ct_lungs.nii.gz").read_bytes()[:2] == b"\x1f\x8b"
     assert "already exists" not in capsys.readouterr().err
