@@ -36,6 +36,12 @@ def test_tiny_unet_learns_a_disc_and_is_repeatable():
     # the model holds the best weights
     assert all(torch.equal(v, result.best_state[k]) for k, v in net.state_dict().items())
     steps = []  # the same run again (same schedule), cancelled after two epochs
+    # whole images, sliding window: the held-out disc is found
+    from napari_medimg.learn.infer import evaluate_cases
+
+    scores = evaluate_cases(net, [disc_case(100), disc_case(101, n=80)], 2, patch_size=(32, 32))
+    print(f"whole-image Dice {scores['mean_foreground']}")
+    assert min(scores["mean_foreground"]) > 0.8 and scores["pooled"][1] > 0.8
     _, again = _run(max_epochs=6, progress=lambda f, h: steps.append(f), cancel=lambda: len(steps) >= 22)
     assert again.history["loss"] == result.history["loss"][:2]
     assert again.history["val_dice"] == result.history["val_dice"][:2]
@@ -112,3 +118,29 @@ def test_patch_sampler_sizes_in_mm_and_balances_classes():
     assert 0.4 < centre_fg.mean() < 0.75  # half centred on foreground, the rest anywhere (disc covers ~10 %)
     with pytest.raises(ValueError, match="no labelled voxel"):
         PatchSampler([(image, np.full_like(labels, IGNORE_LABEL))], (1, 1), (8, 8))
+
+
+def test_flips_keep_image_and_labels_aligned():
+    image, labels = disc_case(2)
+    ramp = np.add.outer(np.arange(64), 100 * np.arange(64)).astype(np.float32)  # unique value per pixel
+    sampler = PatchSampler([(ramp, labels)], (1.0, 1.0), (16, 16), batch_size=32, flip_axes=(0, 1), seed=0)
+    images, batch = sampler.batch()
+    flipped = 0
+    for img, lab in zip(images[:, 0], batch):
+        rows, cols = (img % 100).astype(int), (img // 100).astype(int)  # where each pixel came from
+        assert np.array_equal(labels[rows, cols], lab)
+        flipped += rows[0, 0] > rows[-1, 0]
+    assert 0 < flipped < 32
+    with pytest.raises(ValueError, match="flip axes"):
+        PatchSampler([(image, labels)], (1.0, 1.0), (16, 16), flip_axes=(2,))
+
+
+def test_dice_counts_over_annotated_voxels():
+    from napari_medimg.learn.metrics import dice_counts, dice_scores
+
+    truth = np.array([0, 1, 1, 2, IGNORE_LABEL, IGNORE_LABEL])
+    pred = np.array([0, 1, 0, 2, 1, 2])
+    counts = dice_counts(pred, truth, 3)
+    assert counts.tolist() == [[1, 2, 1], [1, 1, 2], [1, 1, 1]]
+    assert np.allclose(dice_scores(counts), [2 / 3, 2 / 3, 1.0])
+    assert np.isnan(dice_scores(dice_counts(np.zeros(3), np.zeros(3), 2))[1])

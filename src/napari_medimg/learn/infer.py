@@ -13,9 +13,11 @@ from collections.abc import Sequence
 import numpy as np
 
 from ..dtypes import as_labels
+from . import IGNORE_LABEL
+from .metrics import dice_counts, dice_scores
 from .normalize import normalize
 
-__all__ = ["predict", "predict_with_card", "to_grid"]
+__all__ = ["predict", "predict_with_card", "to_grid", "evaluate_cases"]
 
 
 def to_grid(labels: np.ndarray, shape: Sequence[int]) -> np.ndarray:
@@ -126,3 +128,43 @@ def predict_with_card(model, card: dict, image: np.ndarray, spacing: Sequence[fl
         raise ValueError("the model card gives no input patch_size")
     return predict(model, image, patch_size=info["patch_size"], spacing=spacing,
                    model_spacing=info.get("spacing"), normalisation=info.get("normalisation"), **kwargs)
+
+
+def evaluate_cases(model, cases, num_classes: int, *, ignore_label: int = IGNORE_LABEL, **kwargs) -> dict:
+    """Whole-image Dice of ``model`` over cases, each predicted with a sliding window.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        Returns logits.
+    cases : iterable of (image, labels) or (image, labels, spacing)
+        Labels on the image's grid; unannotated voxels ``ignore_label`` or negative.
+    num_classes : int
+        K, background included.
+    ignore_label : int
+        Unannotated voxels' label.
+    **kwargs
+        Passed to :func:`predict` (``patch_size`` is required; ``normalisation``,
+        ``model_spacing``, ``overlap``, ``device``...).
+
+    Returns
+    -------
+    dict
+        ``per_case``: Dice per class for each case (list of lists, NaN where absent);
+        ``mean_foreground``: each case's mean foreground Dice; ``pooled``: Dice per class
+        over all cases' voxels together.
+    """
+    total = np.zeros((num_classes, 3), np.int64)
+    per_case, mean_fg = [], []
+    default_spacing = kwargs.pop("spacing", None)
+    for case in cases:
+        image, labels = case[0], np.asarray(case[1])
+        spacing = case[2] if len(case) > 2 else default_spacing
+        pred = predict(model, image, spacing=spacing, **kwargs)
+        counts = dice_counts(pred, labels, num_classes, ignore_label)
+        total += counts
+        scores = dice_scores(counts)
+        per_case.append([float(x) for x in scores])
+        fg = scores[1:]
+        mean_fg.append(float(np.nanmean(fg)) if np.isfinite(fg).any() else float("nan"))
+    return {"per_case": per_case, "mean_foreground": mean_fg, "pooled": [float(x) for x in dice_scores(total)]}

@@ -75,6 +75,9 @@ class PatchSampler:
         Label value meaning "not annotated" (negative values are unlabelled too).
     multiple : int
         Patch sizes in voxels are rounded to a multiple of this.
+    flip_axes : sequence of int
+        Spatial axes each patch is flipped along with probability 1/2 (image and labels
+        together); only where the anatomy allows (not left-right for lateralised classes).
     seed : int
         Seed of the sampler's own random generator (each epoch continues the stream).
 
@@ -87,7 +90,7 @@ class PatchSampler:
 
     def __init__(self, pairs, spacings, patch_mm, *, batch_size: int = 4, batches_per_epoch: int = 10,
                  foreground_fraction: float = 0.5, ignore_label: int = IGNORE_LABEL, multiple: int = 1,
-                 seed: int = 0):
+                 flip_axes: Sequence[int] = (), seed: int = 0):
         self.pairs = []
         if len(pairs) == 0:
             raise ValueError("no (image, labels) pairs to sample from")
@@ -118,6 +121,9 @@ class PatchSampler:
         self.batches_per_epoch = int(batches_per_epoch)
         self.foreground_fraction = float(foreground_fraction)
         self.ignore_label = int(ignore_label)
+        self.flip_axes = tuple(int(a) for a in flip_axes)
+        if any(not 0 <= a < self.ndim for a in self.flip_axes):
+            raise ValueError(f"flip axes {self.flip_axes} outside the {self.ndim} spatial axes")
         self.rng = np.random.default_rng(seed)
 
     def __len__(self) -> int:
@@ -154,7 +160,12 @@ class PatchSampler:
         else:
             flat = int(self.rng.integers(labels.size))
         centre = np.unravel_index(flat, labels.shape)
-        return self._crop(image, labels, centre)
+        out_img, out_lab = self._crop(image, labels, centre)
+        flips = [a for a in self.flip_axes if self.rng.random() < 0.5]
+        if flips:
+            out_img = np.ascontiguousarray(np.flip(out_img, [a + 1 for a in flips]))
+            out_lab = np.ascontiguousarray(np.flip(out_lab, flips))
+        return out_img, out_lab
 
     def _crop(self, image, labels, centre):
         out_img = np.empty((image.shape[0], *self.patch_size), np.float32)

@@ -20,6 +20,7 @@ import torch
 
 from . import IGNORE_LABEL
 from .losses import labelled_mask
+from .metrics import dice_scores
 
 __all__ = ["TrainResult", "train", "dice_scores", "evaluate"]
 
@@ -61,17 +62,6 @@ class TrainResult:
     def iterations_per_second(self) -> float:
         """Optimiser steps per second of wall time (validation included)."""
         return self.iterations / self.seconds if self.seconds > 0 else float("nan")
-
-
-def dice_scores(counts: np.ndarray) -> np.ndarray:
-    """Dice per class from accumulated ``(K, 3)`` counts of (true positive, predicted, true).
-
-    Classes absent from both prediction and truth give NaN.
-    """
-    tp, pred, true = counts[:, 0], counts[:, 1], counts[:, 2]
-    denom = pred + true
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(denom > 0, 2.0 * tp / np.maximum(denom, 1), np.nan)
 
 
 def _counts(pred: torch.Tensor, target: torch.Tensor, k: int, ignore_label: int) -> np.ndarray:
