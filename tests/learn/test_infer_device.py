@@ -10,7 +10,8 @@ from napari_medimg.learn.normalize import normalize
 def test_learn_package_imports_no_torch():
     code = ("import sys, napari_medimg, napari_medimg.learn, napari_medimg.learn.normalize, "
             "napari_medimg.learn.patches, napari_medimg.learn.networks, napari_medimg.learn.device, "
-            "napari_medimg.learn.checkpoint, napari_medimg.learn.infer;"
+            "napari_medimg.learn.checkpoint, napari_medimg.learn.infer, napari_medimg.learn.data, "
+            "napari_medimg.learn.metrics;"
             "print('LOADED', [m for m in ('torch', 'monai', 'safetensors') if m in sys.modules])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip().splitlines()[-1] == "LOADED []"

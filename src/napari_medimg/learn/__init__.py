@@ -10,6 +10,10 @@ device
     :func:`~.device.choose_device`: CUDA, then MPS, then CPU.
 normalize
     Intensity normalisation per modality (numpy only).
+data
+    Normalise (image, labels) pairs and bring them to one spacing (numpy only).
+metrics
+    Dice over annotated voxels (numpy only).
 patches
     Spacing-aware, class-balanced patch sampling from (image, labels) pairs (numpy only).
 networks
@@ -21,7 +25,7 @@ train
 checkpoint
     Weights in safetensors + a JSON model card, checked before anything is loaded.
 infer
-    Sliding-window inference returning labels on the input grid.
+    Sliding-window inference returning labels on the input grid; whole-image evaluation.
 """
 
 from __future__ import annotations
