@@ -199,3 +199,67 @@ def test_run_blocks_cancels_inside_a_plane(name, kwargs, monkeypatch):
     with pytest.raises(OperationCancelled):
         getattr(denoise, name)(_textured((6, 64, 64)), progress=fractions.append, cancel=cancel, **kwargs)
     assert fractions == []  # stopped before the only task finished
+
+
+# ------------------------------------------------ clustering: the fit in steps, same model
+
+
+def _cluster_sample(seed: int, n: int = 3000) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    values = np.concatenate([rng.normal(0, 1, n), rng.normal(4, 1.5, n // 3), rng.normal(9, 1, n // 5)])
+    sample = np.stack([values, rng.normal(0, 1, values.size)], axis=1)
+    return ((sample - sample.mean(0)) / sample.std(0)).astype(np.float32)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 7])
+@pytest.mark.parametrize("n_classes", [2, 3, 5])
+def test_kmeans_one_initialisation_at_a_time_equals_one_fit(seed, n_classes):
+    from sklearn.cluster import KMeans
+
+    from napari_medimg.processing import cluster
+
+    sample = _cluster_sample(seed)
+    fractions: list[float] = []
+    model = cluster._fit_kmeans(sample, n_classes, seed, fractions.append, None)
+    expected = KMeans(n_clusters=n_classes, n_init=4, random_state=seed).fit(sample)  # the previous call
+    np.testing.assert_array_equal(model.cluster_centers_, expected.cluster_centers_)
+    np.testing.assert_array_equal(model.predict(sample), expected.predict(sample))
+    assert fractions == pytest.approx([0.1, 0.2, 0.3, 0.4])
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 7])
+@pytest.mark.parametrize("n_classes", [2, 3, 5])
+@pytest.mark.parametrize("call_seconds", [0.0, 0.3, 100.0])  # 1 EM step a call, timed, 10 a call
+def test_mixture_em_steps_in_parts_equal_one_fit(seed, n_classes, call_seconds, monkeypatch):
+    from sklearn.mixture import GaussianMixture
+
+    from napari_medimg.processing import cluster
+
+    monkeypatch.setattr(cluster, "_MIXTURE_CALL_SECONDS", call_seconds)
+
+    sample = _cluster_sample(seed)
+    fractions: list[float] = []
+    model = cluster._fit_mixture(sample, n_classes, seed, fractions.append, None)
+    expected = GaussianMixture(n_components=n_classes, covariance_type="full", random_state=seed).fit(sample)
+    for name in ("weights_", "means_", "covariances_", "precisions_cholesky_"):
+        np.testing.assert_array_equal(getattr(model, name), getattr(expected, name))
+    assert model.converged_ == expected.converged_ and 1 <= len(fractions) <= expected.n_iter_
+    np.testing.assert_array_equal(model.predict(sample), expected.predict(sample))
+    assert fractions[0] == pytest.approx(0.1) and np.all(_steps(fractions) > 0) and fractions[-1] < 0.2
+
+
+@pytest.mark.parametrize("function", ["kmeans", "gaussian_mixture"])
+def test_clustering_reports_steps_of_at_most_ten_percent_and_cancels_in_the_fit(function, monkeypatch):
+    from napari_medimg.processing import cluster
+
+    monkeypatch.setattr(cluster, "_PREDICT_VOXELS", 4_000)
+    image = _textured((20, 30, 30))
+    fractions: list[float] = []
+    labels = getattr(cluster, function)(image, n_classes=3, progress=fractions.append)
+    steps = _steps(fractions)
+    assert fractions[-1] == 1.0 and np.all(steps >= 0) and steps.max() <= 0.1 + 1e-9
+    assert set(np.unique(labels)) == {1, 2, 3}
+    fractions.clear()
+    with pytest.raises(OperationCancelled):
+        getattr(cluster, function)(image, n_classes=3, progress=fractions.append, cancel=_cancel_after_first_report(fractions))
+    assert fractions == [pytest.approx(0.1)]  # stopped after the first initialisation / EM step

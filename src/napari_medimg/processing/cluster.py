@@ -12,6 +12,7 @@ the class (label 1 = darkest); NaN voxels and voxels outside ``mask`` are 0.
 
 from __future__ import annotations
 
+import time
 from typing import Sequence
 
 import numpy as np
@@ -23,6 +24,85 @@ from ._validate import check_image, check_mask, check_spacing
 __all__ = ["kmeans", "gaussian_mixture", "cluster_intensity"]
 
 _PREDICT_VOXELS = 1 << 20
+_KMEANS_INITS = 4
+#: progress at the end of the fit (then prediction in chunks of _PREDICT_VOXELS)
+_KMEANS_SHARE = 0.1 * _KMEANS_INITS
+_MIXTURE_SHARE = 0.2
+#: EM iterations per warm-started call: as many as fit in about _MIXTURE_CALL_SECONDS
+#: (each call ends with an extra E step, so not one a call where iterations are quick)
+_MIXTURE_CALL_SECONDS = 0.3
+_MIXTURE_MAX_STEPS = 10
+
+
+def _same_clustering(labels: np.ndarray, best: np.ndarray, n_clusters: int) -> bool:
+    """Whether ``labels`` is ``best`` with the classes renamed (scikit-learn's rule)."""
+    mapping = np.full(n_clusters, -1, np.int64)
+    first = np.unique(labels, return_index=True)
+    mapping[first[0]] = best[first[1]]
+    return bool(np.array_equal(mapping[labels], best))
+
+
+def _fit_kmeans(sample: np.ndarray, n_classes: int, seed: int, progress, cancel):
+    """``KMeans(n_init=4, random_state=seed).fit(sample)``, one initialisation at a time.
+
+    The four runs draw their k-means++ seeds one after the other from one RandomState,
+    as scikit-learn's own loop does, and the best run is kept by the same rule (lower
+    inertia and not the same clustering), so the centres are the same; progress after
+    each run (0.1), Cancel between runs.
+    """
+    from sklearn.cluster import KMeans
+
+    random_state = np.random.RandomState(seed)
+    best = None
+    for i in range(_KMEANS_INITS):
+        check_cancel(cancel)
+        model = KMeans(n_clusters=n_classes, n_init=1, random_state=random_state).fit(sample)
+        if best is None or (
+            model.inertia_ < best.inertia_ and not _same_clustering(model.labels_, best.labels_, n_classes)
+        ):
+            best = model
+        report(progress, _KMEANS_SHARE * (i + 1) / _KMEANS_INITS)
+    return best
+
+
+def _fit_mixture(sample: np.ndarray, n_classes: int, seed: int, progress, cancel):
+    """``GaussianMixture(covariance_type="full", random_state=seed).fit(sample)``, one EM step a call.
+
+    A warm-started model initialises and runs one EM iteration on the first call, then
+    continues from its parameters and lower bound, one iteration on the second call and
+    then as many as take about ``_MIXTURE_CALL_SECONDS`` (timed on the previous call),
+    so the iterations and the convergence test are those of the single call (at most 100
+    iterations); progress 0.1 after the first call, then halfway closer to 0.2 after
+    each; Cancel between calls.
+    """
+    import warnings
+
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.mixture import GaussianMixture
+
+    max_iter = GaussianMixture().max_iter
+    model = GaussianMixture(
+        n_components=n_classes, covariance_type="full", random_state=seed, warm_start=True, max_iter=1
+    )
+    done, call, steps = 0, 0, 1
+    while done < max_iter:
+        check_cancel(cancel)
+        model.max_iter = min(steps, max_iter - done)
+        started = time.perf_counter()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)  # each part "did not converge"
+            model.fit(sample)
+        seconds = time.perf_counter() - started
+        done += model.max_iter
+        call += 1
+        if call > 1:  # the first call also initialised: time the iterations from the second on
+            steps = int(min(_MIXTURE_MAX_STEPS, max(1, _MIXTURE_CALL_SECONDS * model.max_iter / max(seconds, 1e-6))))
+        report(progress, _MIXTURE_SHARE * (1.0 - 0.5**call))
+        if model.converged_:
+            break
+    else:
+        warnings.warn("the Gaussian mixture did not converge", ConvergenceWarning, stacklevel=3)
+    return model
 
 
 def _features(image, smooth, coords_mm, flat_index, position_weight, center, scale):
@@ -125,14 +205,12 @@ def cluster_intensity(
     sample = _standardise(sample, center, scale, coords, position_weight)
     check_cancel(cancel)
     if method == "kmeans":
-        from sklearn.cluster import KMeans
-
-        model = KMeans(n_clusters=int(n_classes), n_init=4, random_state=seed).fit(sample)
+        model = _fit_kmeans(sample, int(n_classes), seed, progress, cancel)
+        fitted = _KMEANS_SHARE
     else:
-        from sklearn.mixture import GaussianMixture
-
-        model = GaussianMixture(n_components=int(n_classes), covariance_type="full", random_state=seed).fit(sample)
-    report(progress, 0.2)
+        model = _fit_mixture(sample, int(n_classes), seed, progress, cancel)
+        fitted = _MIXTURE_SHARE
+    report(progress, fitted)
     # order classes by their mean intensity in the sample (column 0 is the raw intensity)
     sample_labels = model.predict(sample)
     means = [
@@ -144,13 +222,14 @@ def cluster_intensity(
     flat_out = out.reshape(-1)
     all_index = candidates if candidates is not None else None
     total = n_valid
-    for start in range(0, total, _PREDICT_VOXELS):
+    chunk = max(1, min(_PREDICT_VOXELS, -(-total // 10)))  # at least 10 chunks: steps of <= 10 %
+    for start in range(0, total, chunk):
         check_cancel(cancel)
-        stop = min(total, start + _PREDICT_VOXELS)
+        stop = min(total, start + chunk)
         index = all_index[start:stop] if all_index is not None else np.arange(start, stop)
         features = _features(image, smooth, coords, index, position_weight, center, scale)
         flat_out[index] = lookup[model.predict(features)]
-        report(progress, 0.2 + 0.8 * stop / total)
+        report(progress, fitted + (1.0 - fitted) * stop / total)
     return out
 
 
