@@ -141,7 +141,7 @@ def build_manifest() -> dict[str, Any]:
         menus.setdefault(submenu_id(op.menu), []).append({"command": command})
     return {
         "name": PLUGIN,
-        "display_name": "napari medimg: medical imaging",
+        "display_name": "napari-medimg",  # napari adds it to every menu title: keep it short
         "contributions": {
             "commands": commands,
             "readers": [
