@@ -263,3 +263,43 @@ def test_clustering_reports_steps_of_at_most_ten_percent_and_cancels_in_the_fit(
     with pytest.raises(OperationCancelled):
         getattr(cluster, function)(image, n_classes=3, progress=fractions.append, cancel=_cancel_after_first_report(fractions))
     assert fractions == [pytest.approx(0.1)]  # stopped after the first initialisation / EM step
+
+
+# ------------------------------------- 3D CLAHE: skimage's arithmetic in rows of regions
+
+
+@pytest.mark.parametrize(
+    "shape, kernel",
+    [((30, 40, 50), (7, 9, 11)), ((33, 47, 29), (5, 12, 4)), ((60, 70), (13, 9)), ((20, 20, 20), (20, 20, 20)), ((25, 31, 40), (3, 3, 3))],
+)
+@pytest.mark.parametrize("clip_limit, bins", [(0.01, 256), (0.0, 64), (0.5, 128)])
+def test_clahe_in_steps_equals_equalize_adapthist(shape, kernel, clip_limit, bins):
+    from skimage.exposure import equalize_adapthist
+
+    from napari_medimg.processing import enhance
+
+    rng = np.random.default_rng(3)
+    image = rng.random(shape).astype(np.float32)
+    image[::3] *= 0.5
+    fractions: list[float] = []
+    result = enhance._clahe_in_steps(image, kernel, clip_limit, bins, fractions.append, None)
+    expected = equalize_adapthist(image, kernel_size=kernel, clip_limit=clip_limit, nbins=bins)  # the previous call
+    assert result.dtype == expected.dtype
+    np.testing.assert_array_equal(result, expected)  # bit for bit
+    steps = _steps(fractions)
+    assert fractions[-1] == pytest.approx(1.0) and np.all(steps >= 0) and steps.max() <= 0.1 + 1e-9
+
+
+def test_clahe_3d_reports_and_cancels_and_keeps_its_result():
+    from napari_medimg.processing import enhance
+
+    image = _textured((30, 36, 40))
+    plain = enhance.clahe(image, spacing=(2.0, 1.0, 1.0))  # no callbacks: skimage itself
+    fractions: list[float] = []
+    stepped = enhance.clahe(image, spacing=(2.0, 1.0, 1.0), progress=fractions.append, cancel=lambda: False)
+    np.testing.assert_array_equal(stepped, plain)
+    assert fractions[-1] == 1.0 and _steps(fractions).max() <= 0.1 + 1e-9 and len(fractions) >= 20
+    fractions.clear()
+    with pytest.raises(OperationCancelled):
+        enhance.clahe(image, spacing=(2.0, 1.0, 1.0), progress=fractions.append, cancel=_cancel_after_first_report(fractions))
+    assert len(fractions) == 1 and fractions[0] <= 0.1
