@@ -303,3 +303,36 @@ def test_clahe_3d_reports_and_cancels_and_keeps_its_result():
     with pytest.raises(OperationCancelled):
         enhance.clahe(image, spacing=(2.0, 1.0, 1.0), progress=fractions.append, cancel=_cancel_after_first_report(fractions))
     assert len(fractions) == 1 and fractions[0] <= 0.1
+
+
+# ------------------------------------------------ N4: progress per iteration, Cancel in the fit
+
+
+def _biased(shape=(24, 40, 40), seed=0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    grid = np.indices(shape).astype(np.float32)
+    field = np.exp(0.3 * grid[2] / shape[2] - 0.2 * grid[1] / shape[1])
+    return ((100 + 20 * (rng.random(shape) > 0.5)) * field + rng.normal(0, 2, shape)).astype(np.float32)
+
+
+@pytest.mark.parametrize("with_mask", [False, True])
+def test_n4_with_progress_equals_the_plain_fit_and_cancels(with_mask):
+    from napari_medimg.processing import bias
+
+    image = _biased()
+    mask = None
+    if with_mask:
+        mask = np.zeros(image.shape, np.uint8)
+        mask[4:20, 8:32, 8:32] = 1
+    kwargs = dict(iterations=8, levels=3, mask=mask, spacing=(2.0, 1.0, 1.0))
+    plain = bias.n4_bias_correction(image, **kwargs)  # no callbacks: one Execute as before
+    fractions: list[float] = []
+    reported = bias.n4_bias_correction(image, progress=fractions.append, cancel=lambda: False, **kwargs)
+    np.testing.assert_array_equal(reported, plain)
+    steps = _steps(fractions)
+    assert fractions[-1] == 1.0 and np.all(steps > 0) and len(fractions) >= 5
+    assert steps[:-1].max() <= 0.3 + 1e-9  # within 1/levels of 0.9 (a level may converge early)
+    fractions.clear()
+    with pytest.raises(OperationCancelled):
+        bias.n4_bias_correction(image, progress=fractions.append, cancel=_cancel_after_first_report(fractions), **kwargs)
+    assert len(fractions) == 1 and fractions[0] < 0.9  # stopped inside the fit

@@ -2,16 +2,90 @@
 
 from __future__ import annotations
 
+import contextlib
+import sys
+import threading
 from typing import Sequence
 
 import numpy as np
 
 from ..dtypes import float_dtype_for
-from ..progress import CancelCheck, ProgressCallback, check_cancel, default_workers, report
+from ..progress import CancelCheck, OperationCancelled, ProgressCallback, check_cancel, default_workers, report
 from ..volume import Volume
-from .denoise import _check_array, _run_sitk_filter, _sitk_image
+from .denoise import _check_array, _sitk_image
 
 __all__ = ["n4_bias_correction"]
+
+
+class _FitCancelled(OperationCancelled):
+    """Raised inside N4's iteration event; SimpleITK prints it through ``sys.excepthook``."""
+
+
+_HOOK_LOCK = threading.Lock()
+_hook_state = {"users": 0, "previous": None}
+
+
+def _quiet_hook(kind, value, traceback) -> None:
+    """``sys.excepthook`` while N4 runs: silent for our own cancel, the previous hook otherwise."""
+    if isinstance(value, _FitCancelled):
+        return
+    (_hook_state["previous"] or sys.__excepthook__)(kind, value, traceback)
+
+
+@contextlib.contextmanager
+def _cancel_quietly():
+    with _HOOK_LOCK:
+        if _hook_state["users"] == 0:
+            _hook_state["previous"] = sys.excepthook
+            sys.excepthook = _quiet_hook
+        _hook_state["users"] += 1
+    try:
+        yield
+    finally:
+        with _HOOK_LOCK:
+            _hook_state["users"] -= 1
+            if _hook_state["users"] == 0 and sys.excepthook is _quiet_hook:
+                sys.excepthook = _hook_state["previous"]
+
+
+def _run_n4(corrector, small, small_mask, iterations: int, levels: int, progress, cancel) -> None:
+    """Fit N4 with progress after each of its iterations and Cancel between them.
+
+    ITK's N4 filter sends no progress while it fits and does not look at Abort, but it
+    sends an iteration event: progress is (levels done + iterations done / maximum
+    iterations) / levels of the first 0.9 (a level that converges early ends its share
+    at once), and a Cancel raises :class:`OperationCancelled` from the event, which
+    SimpleITK passes up through ``Execute`` as a RuntimeError.
+    """
+    import SimpleITK as sitk
+
+    if progress is None and cancel is None:
+        corrector.Execute(small, small_mask)
+        return
+    state = {"cancelled": False, "last": 0.0}
+
+    def on_iteration() -> None:
+        level = min(int(corrector.GetCurrentLevel()), levels - 1)
+        done = min(int(corrector.GetElapsedIterations()), iterations)
+        fraction = 0.9 * (level + done / max(1, iterations)) / levels
+        if fraction > state["last"]:
+            state["last"] = fraction
+            report(progress, fraction)
+        if cancel is not None and cancel():
+            state["cancelled"] = True
+            raise _FitCancelled("cancelled by the user")  # stops Execute (N4 ignores Abort)
+
+    corrector.AddCommand(sitk.sitkIterationEvent, on_iteration)
+    try:
+        with _cancel_quietly():  # SimpleITK hands the exception to sys.excepthook (PyErr_Print)
+            corrector.Execute(small, small_mask)
+    except RuntimeError:
+        if state["cancelled"]:
+            raise OperationCancelled("cancelled by the user") from None
+        raise
+    finally:
+        corrector.RemoveAllCommands()
+    report(progress, 0.9)
 
 
 def n4_bias_correction(
@@ -123,8 +197,7 @@ def n4_bias_correction(
     corrector.SetNumberOfControlPoints([max(4, int(round(e / spline_distance)) + 3) for e in extent])
     corrector.SetNumberOfThreads(default_workers())
     check_cancel(cancel)
-    sub = None if progress is None else (lambda f: report(progress, 0.9 * f))
-    _run_sitk_filter(corrector, [small, small_mask], sub, cancel)
+    _run_n4(corrector, small, small_mask, int(iterations), int(levels), progress, cancel)
     check_cancel(cancel)
     # full-resolution field, exponentiated and divided out by ITK's multi-threaded filters
     field_image = sitk.Exp(corrector.GetLogBiasFieldAsImage(image))
