@@ -29,7 +29,7 @@ def plane_image(volume: Any, index: tuple[int, int, int], plane: str) -> np.ndar
     Parameters
     ----------
     volume : array-like
-        3D data (a view is taken; nothing is copied beyond the picture).
+        3D data; only the plane is read.
     index : tuple of int
         Voxel the plane passes through.
     plane : str
@@ -41,7 +41,9 @@ def plane_image(volume: Any, index: tuple[int, int, int], plane: str) -> np.ndar
         ``(rows, columns)`` in display orientation.
     """
     cut, _rows, _columns, flip = PLANES[plane]
-    picture = np.take(np.asarray(volume), int(index[cut]), axis=cut)
+    where = [slice(None)] * 3
+    where[cut] = int(index[cut])
+    picture = np.asarray(volume[tuple(where)])  # only this plane is read (dask, zarr, memmap)
     return picture[::-1] if flip else picture
 
 

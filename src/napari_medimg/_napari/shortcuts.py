@@ -9,8 +9,10 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
+import numpy as np
+
 from ..processing.enhance import WINDOW_PRESETS
-from .display import apply_window
+from .display import apply_window, window_limits
 from .manifest import PLUGIN
 
 __all__ = ["SHORTCUTS", "install_shortcuts"]
@@ -36,11 +38,9 @@ def _next_window(viewer: Any) -> None:
     layer = viewer.layers.selection.active
     if layer is None or layer.__class__.__name__ != "Image":
         return
-    limits = tuple(layer.contrast_limits)
+    limits = np.asarray(layer.contrast_limits, dtype=float)
     current = next(
-        (i for i, name in enumerate(_WINDOW_CYCLE)
-         if abs(WINDOW_PRESETS[name][0] - WINDOW_PRESETS[name][1] / 2 - limits[0]) < 1e-6
-         and abs(WINDOW_PRESETS[name][0] + WINDOW_PRESETS[name][1] / 2 - limits[1]) < 1e-6),
+        (i for i, name in enumerate(_WINDOW_CYCLE) if np.allclose(window_limits(*WINDOW_PRESETS[name]), limits)),
         -1,
     )
     name = _WINDOW_CYCLE[(current + 1) % len(_WINDOW_CYCLE)]
