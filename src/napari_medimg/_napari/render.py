@@ -7,7 +7,8 @@ from pathlib import Path
 import numpy as np
 
 from ..volume import Volume
-from .display import image_display_kwargs
+from ..processing.enhance import WINDOW_PRESETS
+from .display import image_display_kwargs, looks_like_ct, window_limits
 from .layers import add_layer, volume_to_layer_data
 
 __all__ = ["render_pipeline_png"]
@@ -33,9 +34,9 @@ def render_pipeline_png(image: Volume, lungs: Volume, nodule: Volume | None, pat
     viewer = napari.Viewer(show=True)
     try:
         viewer.window.resize(900, 900)
-        window = {"contrast_limits": (-1350.0, 150.0), "colormap": "gray"} if image.metadata.get(
-            "modality"
-        ) == "CT" else image_display_kwargs(image)
+        window = image_display_kwargs(image)
+        if looks_like_ct(image):  # the lungs are the subject: the lung window
+            window["contrast_limits"] = window_limits(*WINDOW_PRESETS["lung"])
         add_layer(viewer, *volume_to_layer_data(image, name="CT", **window))
         add_layer(
             viewer,
