@@ -96,6 +96,7 @@ def build_manifest() -> dict[str, Any]:
         ("classify_images", "Classify images (stack)", "image_classifier_widget:ImageClassifierWidget"),
         ("display", "Window, level and 3D rendering", "display_widget:DisplayWidget"),
         ("three_views", "Three views (axial, coronal, sagittal)", "three_views:ThreeViewsWidget"),
+        ("train_segmentation", "Train a segmentation model (U-Net)", "train_widget:TrainWidget"),
     ):
         commands.append({"id": f"{PLUGIN}.{key}", "title": title, "python_name": f"napari_medimg._qt.{target}"})
     widgets = [
@@ -110,6 +111,7 @@ def build_manifest() -> dict[str, Any]:
         {"command": f"{PLUGIN}.classify_images", "display_name": "Classify images (stack)"},
         {"command": f"{PLUGIN}.display", "display_name": "Window, level and 3D rendering"},
         {"command": f"{PLUGIN}.three_views", "display_name": "Three views (axial, coronal, sagittal)"},
+        {"command": f"{PLUGIN}.train_segmentation", "display_name": "Train a segmentation model (U-Net)"},
     ]
     menus: dict[str, list[dict[str, str]]] = {
         "napari/file/io_utilities": [{"command": f"{PLUGIN}.dicom_browser"}, {"command": f"{PLUGIN}.prefer_reader"}],
@@ -139,6 +141,7 @@ def build_manifest() -> dict[str, Any]:
         )
         widgets.append({"command": command, "display_name": op.title})
         menus.setdefault(submenu_id(op.menu), []).append({"command": command})
+    menus.setdefault(submenu_id("Learn"), []).append({"command": f"{PLUGIN}.train_segmentation"})
     return {
         "name": PLUGIN,
         "display_name": "napari-medimg",  # napari adds it to every menu title: keep it short
