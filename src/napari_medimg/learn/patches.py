@@ -17,6 +17,7 @@ from collections.abc import Iterator, Sequence
 import numpy as np
 
 from . import IGNORE_LABEL
+from .augment import Augmentation
 
 __all__ = ["patch_voxels", "PatchSampler"]
 
@@ -78,6 +79,9 @@ class PatchSampler:
     flip_axes : sequence of int
         Spatial axes each patch is flipped along with probability 1/2 (image and labels
         together); only where the anatomy allows (not left-right for lateralised classes).
+    augment : Augmentation or dict, optional
+        Random rotation, scaling, elastic deformation (in mm, through each pair's spacing)
+        and intensity changes (see :mod:`.augment`); None samples plain crops.
     seed : int
         Seed of the sampler's own random generator (each epoch continues the stream).
 
@@ -90,7 +94,7 @@ class PatchSampler:
 
     def __init__(self, pairs, spacings, patch_mm, *, batch_size: int = 4, batches_per_epoch: int = 10,
                  foreground_fraction: float = 0.5, ignore_label: int = IGNORE_LABEL, multiple: int = 1,
-                 flip_axes: Sequence[int] = (), seed: int = 0):
+                 flip_axes: Sequence[int] = (), augment=None, seed: int = 0):
         self.pairs = []
         if len(pairs) == 0:
             raise ValueError("no (image, labels) pairs to sample from")
@@ -112,6 +116,8 @@ class PatchSampler:
                 raise ValueError(f"pair {i} has no labelled voxel")
             self.pairs.append((image, labels, np.flatnonzero(labelled & (labels > 0)),
                                np.flatnonzero(labelled) if not labelled.all() else None))
+        self.spacings = [np.asarray(sp, float) for sp in spacings]
+        self.augment = augment if augment is None or isinstance(augment, Augmentation) else Augmentation.from_dict(augment)
         self.ndim = self.pairs[0][1].ndim
         if any(p[1].ndim != self.ndim for p in self.pairs) or len(patch_mm) != self.ndim:
             raise ValueError("all pairs and the patch size need the same number of spatial axes")
@@ -142,17 +148,18 @@ class PatchSampler:
         return images, labels
 
     def fixed_batches(self, n: int, seed: int = 12345) -> list[tuple[np.ndarray, np.ndarray]]:
-        """``n`` batches drawn with their own seed (a fixed validation set), leaving this stream as it was."""
-        state = self.rng
-        self.rng = np.random.default_rng(seed)
+        """``n`` unaugmented batches drawn with their own seed (a fixed validation set), leaving this stream as it was."""
+        state, augment = self.rng, self.augment
+        self.rng, self.augment = np.random.default_rng(seed), None
         try:
             return [self.batch() for _ in range(n)]
         finally:
-            self.rng = state
+            self.rng, self.augment = state, augment
 
     def patch(self) -> tuple[np.ndarray, np.ndarray]:
         """One random patch ``(C, *patch)`` and its labels ``(*patch)``."""
-        image, labels, fg, labelled = self.pairs[int(self.rng.integers(len(self.pairs)))]
+        index = int(self.rng.integers(len(self.pairs)))
+        image, labels, fg, labelled = self.pairs[index]
         if fg.size and self.rng.random() < self.foreground_fraction:
             flat = fg[int(self.rng.integers(fg.size))]
         elif labelled is not None:
@@ -160,7 +167,13 @@ class PatchSampler:
         else:
             flat = int(self.rng.integers(labels.size))
         centre = np.unravel_index(flat, labels.shape)
-        out_img, out_lab = self._crop(image, labels, centre)
+        if self.augment is not None and self.augment.spatial:
+            out_img, out_lab = self.augment.sample(image, labels, centre, self.patch_size, self.spacings[index],
+                                                   self.rng, ignore_label=self.ignore_label)
+        else:
+            out_img, out_lab = self._crop(image, labels, centre)
+        if self.augment is not None:
+            self.augment.intensity(out_img, self.rng)
         flips = [a for a in self.flip_axes if self.rng.random() < 0.5]
         if flips:
             out_img = np.ascontiguousarray(np.flip(out_img, [a + 1 for a in flips]))
