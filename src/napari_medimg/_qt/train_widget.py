@@ -81,7 +81,7 @@ class TrainWidget(Container):
         self._stop = threading.Event()
         self._latest: tuple[float, dict] | None = None
         self._drawn = -1
-        self._validation = "validation Dice"
+        self._validation = "validation"
         self._build_controls(napari)
         self._build_plot()
         self._timer = QTimer(self.native)  # parented: deleted with the dock, never fires after it
@@ -98,7 +98,7 @@ class TrainWidget(Container):
         self.labels_layer = create_widget(annotation=napari.layers.Labels, label="painted labels")
         self.add_pair_button = PushButton(text="Add pair", tooltip="Also train on this image with these labels")
         self.clear_pairs_button = PushButton(text="Clear pairs")
-        self.pairs_label = Label(value="", label="more pairs")
+        self.pairs_label = Label(value="", label="more pairs", visible=False)
         background = [("unpainted voxels of painted slices", UNPAINTED)]
         background += [(f"painted label {v} (unpainted ignored)", v) for v in range(1, 10)]
         self.background = ComboBox(
@@ -185,11 +185,13 @@ class TrainWidget(Container):
             return
         self.extra_pairs.append(pair)
         self.pairs_label.value = "; ".join(f"{i.name} + {lab.name}" for i, lab in self.extra_pairs)
+        self.pairs_label.visible = True
 
     def clear_pairs(self) -> None:
         """Train on the chosen pair only."""
         self.extra_pairs.clear()
         self.pairs_label.value = ""
+        self.pairs_label.visible = False
 
     def new_model(self) -> None:
         """Forget the current model and its curves."""
@@ -348,11 +350,11 @@ class TrainWidget(Container):
     def _draw_curves(self, history: dict) -> None:
         style = self._style
         x = history.get("iterations", [])
-        for axes, key, label, colour in ((self.loss_axes, "loss", "training loss", style["single"]),
-                                         (self.dice_axes, "val_dice", self._validation, "#e8a33d")):
+        for axes, key, title, colour in ((self.loss_axes, "loss", "training loss (Dice + CE)", style["single"]),
+                                         (self.dice_axes, "val_dice", f"Dice on {self._validation}", "#e8a33d")):
             axes.clear()
             _style_axes(axes, style)
-            axes.set_ylabel(label, fontsize="small")
+            axes.set_title(title, fontsize="small", color=style["text"], loc="left")
             if len(x):
                 axes.plot(x, history[key], "o-", color=colour, markersize=3, linewidth=1.2)
         self.dice_axes.set_ylim(0.0, 1.0)
@@ -363,7 +365,7 @@ class TrainWidget(Container):
     def _trained(self, result: tuple[Any, str]) -> None:
         run, summary = result
         history = self.session.history
-        self._validation = f"Dice ({self.session.card['validation']['kind']})"
+        self._validation = self.session.card["validation"]["kind"]
         self._latest = (1.0 if run.stopped != "cancelled" else self._latest[0] if self._latest else 0.0, history)
         self._draw_curves(history)
         best = run.best_metric
@@ -375,7 +377,7 @@ class TrainWidget(Container):
         self.session = session
         card = session.card
         values = ", ".join(f"{c['value']} {c['name']}" for c in card["classes"][1:])
-        self._validation = f"Dice ({card.get('validation', {}).get('kind', 'validation')})"
+        self._validation = card.get("validation", {}).get("kind", "validation")
         self._latest = None
         self._draw_curves(session.history)
         self.status.value = (f"loaded {self.checkpoint_path.value}: classes {values}; "
@@ -394,5 +396,7 @@ class TrainWidget(Container):
                       shear=image_layer.shear, affine=image_layer.affine.affine_matrix,
                       units=image_layer.units, axis_labels=image_layer.axis_labels)
         layer = add_layer(self.viewer, data, kwargs, kind)
-        found = ", ".join(f"{classes[v].name}: {np.count_nonzero(labels == v)} voxels" for v in classes)
+        voxel_ml = float(np.prod(volume.spacing)) / 1000.0 if volume.spatial_ndim == 3 else None
+        found = ", ".join(f"{classes[v].name}: " + (f"{np.count_nonzero(labels == v) * voxel_ml:.1f} mL" if voxel_ml
+                                                    else f"{np.count_nonzero(labels == v)} pixels") for v in classes)
         self.status.value = f"predicted {layer.name} ({found})"
