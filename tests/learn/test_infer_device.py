@@ -82,3 +82,24 @@ def test_network_registry_builds_from_plain_configs_and_refuses_unknown_ones():
             check_config(bad)
     with pytest.raises(UnknownArchitectureError, match="multiple of 8"):
         check_config({"name": "segresnet", "spatial_dims": 2, "in_channels": 1, "out_channels": 2, "init_filters": 4})
+
+
+def test_inference_uncertainty_tta_progress_and_cancel_on_the_input_grid():
+    pytest.importorskip("torch")
+    pytest.importorskip("monai")
+    from napari_medimg.learn.infer import predict
+    from napari_medimg.learn.networks import build_network
+    from napari_medimg.progress import OperationCancelled
+
+    net = build_network({"name": "basic_unet", "spatial_dims": 3, "in_channels": 1, "out_channels": 3,
+                         "features": [4, 4, 8, 8, 16, 4]}, seed=0)
+    image = np.random.default_rng(0).normal(100, 30, (9, 40, 37)).astype(np.float32)
+    seen = []
+    kwargs = dict(patch_size=(16, 16, 16), spacing=(3.0, 0.8, 0.8), model_spacing=(1.5, 1.5, 1.5),
+                  normalisation={"kind": "mr"})
+    labels, unsure = predict(net, image, tta_axes=(1, 2), uncertainty=True, progress=seen.append, **kwargs)
+    assert labels.shape == unsure.shape == image.shape and unsure.dtype == np.uint8 and unsure.max() <= 100
+    assert seen[-1] == 1.0 and net.training  # the model's mode is restored
+    with pytest.raises(OperationCancelled):
+        predict(net, image, cancel=lambda: True, **kwargs)
+    assert net.training
