@@ -1,4 +1,4 @@
-"""The ``napari-medimg`` command: info, run, features, demo.
+"""The ``napari-medimg`` command: info, run, features, demo, models, predict, train.
 
 Starting it imports neither napari, Qt nor torch; ``demo`` imports napari only to
 render or show the result.
@@ -236,6 +236,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--overwrite", action="store_true", help="replace --out when it exists (never an input of the command)"
     )
 
+    from ._cli_learn import add_parsers
+
+    add_parsers(sub)
     demo = sub.add_parser("demo", help="the main job on the bundled chest CT")
     demo.add_argument(
         "--out",
@@ -271,6 +274,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _cmd_run(args, extra)
         if args.command == "features":
             return _cmd_features(args)
+        if args.command in ("models", "predict", "train"):
+            from . import _cli_learn
+
+            return getattr(_cli_learn, f"cmd_{args.command}")(args)
         return _cmd_demo(args)
     except MemoryError:
         print(

@@ -166,7 +166,10 @@ class PatchSampler:
             flat = labelled[int(self.rng.integers(labelled.size))]
         else:
             flat = int(self.rng.integers(labels.size))
-        centre = np.unravel_index(flat, labels.shape)
+        # along an axis the patch covers whole, it is centred on the image (augmentation then
+        # rotates and zooms about the image's centre instead of cutting it off)
+        centre = tuple(n // 2 if n <= size else int(c)
+                       for c, n, size in zip(np.unravel_index(flat, labels.shape), labels.shape, self.patch_size))
         if self.augment is not None and self.augment.spatial:
             out_img, out_lab = self.augment.sample(image, labels, centre, self.patch_size, self.spacings[index],
                                                    self.rng, ignore_label=self.ignore_label)

@@ -1,0 +1,177 @@
+"""Train the shipped segmentation models from ../shared/data, with their cross-validation.
+
+Usage::
+
+    python scripts/train_shipped_models.py cxr-lungs-heart [--folds 5] [--no-final] [--out DIR]
+    python scripts/train_shipped_models.py busi-lesion
+    python scripts/train_shipped_models.py brats-flair-tumour        # leave-one-case-out
+
+Each model's settings are in ``scripts/models/<name>.yaml`` and go through the same code as
+``napari-medimg train`` (:mod:`napari_medimg.learn.experiment`). The script first runs k-fold
+cross-validation over all development cases (each fold's model picks its best checkpoint on
+cases held out of its own training folds, never on the fold it is scored on), then trains
+the final model on all cases and writes ``<out>/<name>.safetensors`` and its card
+(``.json``) with the per-fold figures, the data, the licence, the training time on this
+machine and this command. ``--out`` defaults to the package's ``learn/models`` folder.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import yaml
+from skimage import io, measure
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = Path(os.environ.get("NAPARI_MEDIMG_SHARED", ROOT.parent / "shared")) / "data"
+sys.path.insert(0, str(ROOT / "src"))
+
+from napari_medimg.learn.experiment import Case, cross_validate, fit, model_card  # noqa: E402
+
+
+def _grey(path: Path) -> np.ndarray:
+    image = io.imread(path)
+    return image[..., :3].mean(-1).astype(np.float32) if image.ndim == 3 else image.astype(np.float32)
+
+
+def cxr_cases() -> tuple[list[Case], dict]:
+    """60 COVID-era radiographs (labels 1 right lung, 2 left lung, 3 heart outside the lungs)
+    and 2 Montgomery radiographs (lungs only: split into right and left by side; the rest of
+    the image is marked not annotated, as its heart is not drawn)."""
+    root = DATA / "xray/cxr_lungs_covid"
+    cases = []
+    with open(root / "index.csv") as handle:
+        for row in csv.DictReader(handle):
+            cases.append(Case(_grey(root / row["image"]), io.imread(root / row["labels"]).astype(np.uint8),
+                              (1.0, 1.0), f"covid/{row['id']}"))
+    mont = DATA / "xray/cxr_lungs_montgomery"
+    for image_path in sorted((mont / "images").glob("*.jpg")):
+        mask = io.imread(mont / "masks" / f"{image_path.stem}-mask.png") > 0
+        components = measure.label(mask)
+        labels = np.full(mask.shape, 255, np.uint8)
+        for region in measure.regionprops(components):
+            # patient's right lung is on the image's left in a frontal view
+            labels[components == region.label] = 1 if region.centroid[1] < mask.shape[1] / 2 else 2
+        cases.append(Case(_grey(image_path), labels, (1.0, 1.0), f"montgomery/{image_path.stem}"))
+    data = {"data": "60 radiographs of ../shared/data/xray/cxr_lungs_covid (radiologists' lung masks and "
+                    "heart-region labels, 512x512) + 2 of cxr_lungs_montgomery (manual lung masks)",
+            "licence": "masks CC BY 4.0 (cxr_lungs_covid), image licences per row of its index.csv (many "
+                       "CC BY-NC-SA); Montgomery set U.S. NLM (cite on use). The weights inherit the most "
+                       "restrictive terms: non-commercial research use."}
+    return cases, data
+
+
+def busi_cases() -> tuple[list[Case], dict]:
+    """34 BUSI breast-ultrasound images (benign, malignant, normal) with manual lesion masks."""
+    root = DATA / "ultrasound/busi_breast"
+    cases = []
+    with open(root / "index.csv") as handle:
+        for row in csv.DictReader(handle):
+            mask = io.imread(root / "masks" / f"{row['id']}.png") > 0
+            cases.append(Case(_grey(root / "images" / f"{row['id']}.png"), mask.astype(np.uint8), (1.0, 1.0),
+                              f"{row['cls']}/{row['id']}"))
+    data = {"data": "34 images of ../shared/data/ultrasound/busi_breast (13 benign, 15 malignant, 6 normal) "
+                    "with manual lesion masks (BUSI, Al-Dhabyani et al. 2020)",
+            "licence": "BUSI: licence not stated at the source; research use with citation"}
+    return cases, data
+
+
+def brats_cases() -> tuple[list[Case], dict]:
+    """3 BraTS 2013 FLAIR volumes; whole tumour = any of the 4 expert tumour classes."""
+    import SimpleITK as sitk
+
+    cases = []
+    for folder in sorted((DATA / "mr/brats_tumour").glob("brats_*")):
+        flair = sitk.ReadImage(str(folder / "Flair_subtrMeanDivStd.nii.gz"))
+        truth = sitk.GetArrayFromImage(sitk.ReadImage(str(folder / "OTMultiClass.nii.gz")))
+        brain = sitk.GetArrayFromImage(sitk.ReadImage(str(folder / "brainmask.nii.gz"))) > 0
+        image = sitk.GetArrayFromImage(flair).astype(np.float32) * brain  # background 0 (skull-stripped input)
+        cases.append(Case(image, (truth > 0).astype(np.uint8), tuple(flair.GetSpacing()[::-1]), folder.name))
+    data = {"data": "3 cases of ../shared/data/mr/brats_tumour (BRATS 2013 via DeepMedic: FLAIR, expert "
+                    "4-class tumour labels merged to whole tumour, brain mask), 1 mm",
+            "licence": "CC BY-NC-SA 3.0 CH (BRATS; cite Menze et al. 2015): non-commercial research use"}
+    return cases, data
+
+
+def busi_extra(model, card, cases) -> dict:
+    """Lesion images' mean Dice and false-positive area on normal images (no lesion drawn)."""
+    from napari_medimg.learn.apply import predict_image
+
+    normals = [c for c in cases if c.name.startswith("normal/")]
+    fp = [float((predict_image(model, card, c.image) > 0).mean()) for c in normals]
+    return {"normal_images": len(normals), "normal_false_positive_fraction": float(np.mean(fp)) if fp else float("nan")}
+
+
+def cxr_extra(model, card, cases) -> dict:
+    """Both lungs as one field against the radiologists' lung mask (right and left together)."""
+    from napari_medimg.learn.apply import predict_image
+    from napari_medimg.learn.metrics import dice_counts, dice_scores
+
+    scores = []
+    for c in cases:
+        pred = predict_image(model, card, c.image)
+        truth = np.asarray(c.labels)
+        merged_truth = np.where(truth == 255, 255, np.isin(truth, (1, 2))).astype(np.uint8)
+        scores.append(dice_scores(dice_counts(np.isin(pred, (1, 2)).astype(np.uint8), merged_truth, 2))[1])
+    return {"lungs_dice": float(np.mean(scores))}
+
+
+MODELS = {
+    "cxr-lungs-heart": (cxr_cases, 5, cxr_extra),
+    "busi-lesion": (busi_cases, 5, busi_extra),
+    "brats-flair-tumour": (brats_cases, 3, None),
+}
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("name", choices=sorted(MODELS))
+    parser.add_argument("--folds", type=int, default=None, help="cross-validation folds (default per model)")
+    parser.add_argument("--no-cv", action="store_true", help="skip cross-validation")
+    parser.add_argument("--no-final", action="store_true", help="skip the final model")
+    parser.add_argument("--out", type=Path, default=ROOT / "src/napari_medimg/learn/models")
+    parser.add_argument("--iterations", type=int, default=None, help="override (for a quick try)")
+    args = parser.parse_args(argv)
+    loader, default_folds, extra = MODELS[args.name]
+    config = yaml.safe_load((ROOT / "scripts/models" / f"{args.name}.yaml").read_text())
+    if args.iterations:
+        config["training"]["iterations"] = args.iterations
+    cases, data = loader()
+    print(f"{args.name}: {len(cases)} cases", flush=True)
+    k = args.folds or default_folds
+    cv_path = args.out / f"{args.name}.cv.json"
+    validation = json.loads(cv_path.read_text()) if cv_path.is_file() and args.no_cv else None
+    if not args.no_cv:
+        start = time.perf_counter()
+        cv = cross_validate(cases, config, k, log=lambda line: print(line, flush=True), extra_scores=extra)
+        cv["seconds"] = round(time.perf_counter() - start, 1)
+        validation = {"method": f"{k}-fold cross-validation over all {len(cases)} development cases"
+                                + (" (leave one case out)" if k == len(cases) else "")
+                                + ", scored on each case's own grid; checkpoints chosen on cases held out of "
+                                  "the training folds", **cv}
+        args.out.mkdir(parents=True, exist_ok=True)
+        cv_path.write_text(json.dumps(validation, indent=1) + "\n")
+        print("mean " + ", ".join(f"{n} {v:.3f} ± {cv['sd'][n]:.3f}" for n, v in cv["mean"].items()), flush=True)
+    if args.no_final:
+        return 0
+    from napari_medimg.learn.checkpoint import save_checkpoint
+
+    model, result, cfg = fit(cases, config, log=lambda line: print(line, flush=True))
+    command = f"python scripts/train_shipped_models.py {args.name}" + (f" --folds {args.folds}" if args.folds else "")
+    card = model_card(cfg, result, training={**data, "cases": len(cases),
+                                             "machine": f"{os.cpu_count()}-core CPU"},
+                      validation=validation, command=command)
+    path = save_checkpoint(args.out / f"{args.name}.safetensors", None, card, state_dict=result.best_state)
+    print(f"wrote {path} ({path.stat().st_size / 1e6:.2f} MB) in {result.seconds:.0f} s", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,167 @@
+"""Apply a segmentation model, as its card describes its input, to an image of any size.
+
+A card's ``input`` says how the model sees an image:
+
+``{"resize_to": [192, 192], "normalisation": {...}}``
+    Whole-image 2D models (radiographs, ultrasound: often no pixel spacing). The image is
+    normalised, resized with anti-aliasing to ``resize_to`` and predicted in one pass; the
+    class probabilities are resized back (bilinear) and reduced to labels on the input grid.
+``{"spacing": [...], "patch_size": [...], "normalisation": {...}}``
+    Sliding-window models at a physical spacing (:func:`.infer.predict`).
+``{"slice_axis": 0, "spacing": [sy, sx], "patch_size": [py, px], ...}``
+    A 2D model applied slice by slice along ``slice_axis`` of a volume (normalised as a
+    whole first, so per-volume statistics such as an MR z-score are kept).
+
+Inputs carrying colour (``(y, x, 3)`` or ``(y, x, 4)``) are reduced to grey for
+one-channel models.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+from ..dtypes import as_labels
+from .normalize import normalize
+
+__all__ = ["input_mode", "as_model_input", "resize_image", "predict_image", "predict_volume"]
+
+MODES = ("resize", "slices", "spacing")
+
+
+def input_mode(info: dict) -> str:
+    """``"resize"``, ``"slices"`` or ``"spacing"``: how a card's ``input`` section feeds the model."""
+    if info.get("resize_to") is not None:
+        return "resize"
+    if info.get("slice_axis") is not None:
+        return "slices"
+    if info.get("patch_size") is None:
+        raise ValueError("the model card's input gives neither resize_to nor patch_size")
+    return "spacing"
+
+
+def as_model_input(image: np.ndarray, ndim: int, channels: int = 1) -> np.ndarray:
+    """Bring an image to ``ndim`` spatial axes for a ``channels``-channel model.
+
+    A colour picture ``(y, x, 3|4)`` becomes grey for a one-channel 2D model.
+
+    Raises
+    ------
+    ValueError
+        When the shape cannot feed the model; the message says what was expected.
+    """
+    data = np.asarray(image)
+    if channels == 1 and ndim == 2 and data.ndim == 3 and data.shape[-1] in (3, 4):
+        data = data[..., :3].astype(np.float32).mean(axis=-1)
+    if data.ndim != ndim:
+        raise ValueError(f"image of shape {np.shape(image)} does not fit a {ndim}D model "
+                         f"({'a 2D picture' if ndim == 2 else 'a 3D volume'} expected)")
+    return data
+
+
+def resize_image(image: np.ndarray, shape: Sequence[int]) -> np.ndarray:
+    """Resize a float image (linear, anti-aliased when shrinking) to ``shape``."""
+    from skimage.transform import resize
+
+    return resize(np.asarray(image, np.float32), tuple(shape), order=1, mode="edge", anti_aliasing=True,
+                  preserve_range=True).astype(np.float32)
+
+
+def _whole_image(model, image: np.ndarray, info: dict, device) -> np.ndarray:
+    import torch
+    from scipy.ndimage import zoom
+
+    size = tuple(int(n) for n in info["resize_to"])
+    data = normalize(image, info.get("normalisation"))
+    small = resize_image(data, size)
+    x = torch.from_numpy(small)[None, None].to(device)
+    with torch.inference_mode():
+        prob = torch.softmax(model(x), 1)[0].float().cpu().numpy()
+    factors = [n / m for n, m in zip(image.shape, size)]
+    best = np.zeros(image.shape, np.float32) - 1.0
+    labels = np.zeros(image.shape, np.uint8)
+    for k, channel in enumerate(prob):
+        up = zoom(channel, factors, order=1, mode="nearest", grid_mode=True)[: image.shape[0], : image.shape[1]]
+        better = up > best
+        labels[better], best[better] = k, up[better]
+    return labels
+
+
+def predict_image(model, card: dict, image: np.ndarray, spacing: Sequence[float] | None = None, *,
+                  device="cpu", progress: Callable[[float], None] | None = None,
+                  cancel: Callable[[], bool] | None = None, **kwargs) -> np.ndarray:
+    """Labels of ``image`` on its own grid, from a model and its card.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        From :func:`.checkpoint.load_checkpoint`.
+    card : dict
+        Its card (``input`` and ``architecture`` are read).
+    image : numpy.ndarray
+        A 2D picture (grey or colour) or a volume, as the model takes.
+    spacing : sequence of float, optional
+        The image's spacing in mm (array order); needed by spacing and slice models.
+    device : str or torch.device
+        Where to run.
+    progress, cancel : callable, optional
+        ``progress(fraction)`` after each slice; ``cancel()`` polled before each slice
+        (returning True raises :class:`InterruptedError`).
+    **kwargs
+        Passed to :func:`.infer.predict` (``overlap``, ``batch_size``).
+
+    Returns
+    -------
+    numpy.ndarray
+        Labels with the image's spatial shape, smallest unsigned dtype.
+    """
+    from .infer import predict
+
+    info = card.get("input", {})
+    arch = card["architecture"]
+    mode = input_mode(info)
+    if mode == "resize":
+        data = as_model_input(image, arch["spatial_dims"], arch["in_channels"])
+        return as_labels(_whole_image(model, data, info, device))
+    if mode == "spacing":
+        return predict(model, as_model_input(image, arch["spatial_dims"], arch["in_channels"]),
+                       patch_size=info["patch_size"], spacing=spacing, model_spacing=info.get("spacing"),
+                       normalisation=info.get("normalisation"), device=device, **kwargs)
+    axis = int(info["slice_axis"])
+    volume = np.asarray(image)
+    if volume.ndim != 3:
+        raise ValueError(f"this model segments a volume slice by slice: got an image of shape {volume.shape}")
+    in_plane = None if spacing is None else [s for i, s in enumerate(spacing) if i != axis]
+    data = np.moveaxis(normalize(volume, info.get("normalisation")), axis, 0)
+    out = np.zeros(data.shape, np.uint8)
+    for i, plane in enumerate(data):
+        if cancel is not None and cancel():
+            raise InterruptedError("prediction cancelled")
+        if plane.any():
+            out[i] = predict(model, plane, patch_size=info["patch_size"], spacing=in_plane,
+                             model_spacing=info.get("spacing"), normalisation=None, device=device, **kwargs)
+        if progress is not None:
+            progress((i + 1) / len(data))
+    return as_labels(np.moveaxis(out, 0, axis))
+
+
+def predict_volume(model, card: dict, volume, **kwargs):
+    """:func:`predict_image` on a :class:`~napari_medimg.volume.Volume`: labels with its geometry.
+
+    Returns
+    -------
+    Volume
+        The labels on the input's grid (same spacing, origin, direction), marked as labels,
+        with the model's class names in ``metadata["classes"]``.
+    """
+    import dataclasses
+
+    if volume.leading_shape:
+        raise ValueError(f"the image has {len(volume.leading_shape)} non-spatial axes (time or channels): "
+                         "choose one frame first")
+    labels = predict_image(model, card, volume.array, volume.spacing, **kwargs)
+    classes = [c for c in card.get("classes", []) if int(c.get("value", 0))]
+    meta = {**volume.metadata, "kind": "labels", "classes": classes,
+            "model": card.get("name") or card.get("weights", {}).get("file", "")}
+    return dataclasses.replace(volume, array=labels, rgb=False, metadata=meta)

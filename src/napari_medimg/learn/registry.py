@@ -1,0 +1,80 @@
+"""The shipped models: checkpoints in the package's ``learn/models`` folder, found by name.
+
+Each shipped model is ``models/<name>.safetensors`` with its card ``models/<name>.json``
+(made by ``scripts/train_shipped_models.py``). Listing reads only the cards (no torch); a
+model is loaded through :func:`.checkpoint.load_checkpoint`, which checks the card and the
+weights' SHA-256 first. Nothing is downloaded.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from .checkpoint import card_path, read_card
+
+__all__ = ["MODELS_DIR", "shipped_names", "model_summary", "list_models", "resolve", "load_model"]
+
+MODELS_DIR = Path(__file__).resolve().parent / "models"
+
+
+def shipped_names() -> list[str]:
+    """Names of the shipped models (sorted)."""
+    return sorted(p.stem for p in MODELS_DIR.glob("*.safetensors"))
+
+
+def _figure(validation: dict) -> str:
+    """A one-line validation figure: mean ± sd per class over the folds."""
+    mean, sd = validation.get("mean") or {}, validation.get("sd") or {}
+    if not mean:
+        return "no validation recorded"
+    k = validation.get("k")
+    parts = [f"{name} {value:.3f} ± {sd.get(name, 0.0):.3f}" for name, value in mean.items()
+             if isinstance(value, float) and "fraction" not in name]
+    return f"Dice {', '.join(parts)} ({k}-fold CV)" if k else f"Dice {', '.join(parts)}"
+
+
+def model_summary(card: dict[str, Any]) -> dict[str, str]:
+    """Name, task, input and validation figure of a model card, as short strings."""
+    info = card.get("input", {})
+    arch = card.get("architecture", {})
+    if info.get("resize_to"):
+        how = f"{arch.get('spatial_dims', '?')}D image, whole image at {'x'.join(map(str, info['resize_to']))}"
+    elif info.get("slice_axis") is not None:
+        how = f"volume, slice by slice at {'x'.join(map(str, info.get('spacing', [])))} mm"
+    else:
+        how = f"{arch.get('spatial_dims', '?')}D at {'x'.join(map(str, info.get('spacing', [])))} mm"
+    classes = ", ".join(f"{c['value']} = {c['name']}" for c in card.get("classes", []) if c.get("value"))
+    return {"name": card.get("name", ""), "task": card.get("task", ""), "modality": card.get("modality", ""),
+            "input": how, "classes": classes, "validation": _figure(card.get("validation", {}))}
+
+
+def list_models() -> list[dict[str, str]]:
+    """Summaries of the shipped models (read from their cards)."""
+    return [model_summary(read_card(MODELS_DIR / f"{name}.json")) for name in shipped_names()]
+
+
+def resolve(name_or_path: str | os.PathLike) -> Path:
+    """The checkpoint of a shipped model's name, or of a path to a checkpoint.
+
+    Raises
+    ------
+    FileNotFoundError
+        Neither a shipped name nor an existing checkpoint; the message lists the names.
+    """
+    text = os.fspath(name_or_path)
+    if text in shipped_names():
+        return MODELS_DIR / f"{text}.safetensors"
+    path = Path(text).expanduser()
+    if path.is_file() or card_path(path).is_file():
+        return path
+    names = ", ".join(shipped_names()) or "none installed"
+    raise FileNotFoundError(f"{text}: not a shipped model ({names}) nor a checkpoint file")
+
+
+def load_model(name_or_path: str | os.PathLike, device="cpu"):
+    """Load a shipped model by name or a checkpoint by path: ``(model, card)``."""
+    from .checkpoint import load_checkpoint
+
+    return load_checkpoint(resolve(name_or_path), device=device)
