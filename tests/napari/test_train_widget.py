@@ -138,6 +138,11 @@ def test_errors_are_shown_in_the_widget_not_raised(make_napari_viewer, qtbot, sh
     viewer, image_layer, labels_layer, _ = _viewer_with_painted_tumour(make_napari_viewer, shared_data)
     widget = open_widget(viewer, "train_segmentation")
     widget.image_layer.value, widget.labels_layer.value = image_layer, labels_layer
+    widget.add_pair()
+    widget.add_pair()  # the same pair once
+    assert not widget.pairs_label.native.isHidden() and widget.pairs_label.value == "flair + tumour paint"
+    widget.clear_pairs()
+    assert widget.pairs_label.native.isHidden() and widget.extra_pairs == []
     labels_layer.data = np.zeros_like(labels_layer.data)  # nothing painted
     widget.train()
     qtbot.waitUntil(lambda: not widget.busy, timeout=60_000)

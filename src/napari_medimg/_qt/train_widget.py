@@ -19,7 +19,8 @@ import threading
 from typing import Any, Callable
 
 import numpy as np
-from magicgui.widgets import ComboBox, Container, FileEdit, FloatSpinBox, Label, ProgressBar, PushButton, SpinBox, create_widget
+from magicgui.widgets import (ComboBox, Container, FileEdit, FloatSpinBox, Label, ProgressBar, PushButton, SpinBox,
+                              create_widget)
 from qtpy.QtCore import QTimer
 
 from .._napari.display import looks_like_ct
@@ -59,6 +60,15 @@ def _load(path: str) -> Any:
     from ..learn.layers import TrainingSession
 
     return TrainingSession.load(path)
+
+
+def _grey(image_layer: Any) -> Any:
+    """The layer, if it is a one-channel image; else a ValueError saying why not."""
+    if image_layer is None:
+        raise ValueError("choose an image layer")
+    if image_layer.rgb:
+        raise ValueError(f"{image_layer.name} is an RGB picture: the model takes one grey-value channel")
+    return image_layer
 
 
 class TrainWidget(Container):
@@ -106,7 +116,9 @@ class TrainWidget(Container):
             tooltip="Only slices with paint are used. Default: a painted slice is complete, its unpainted "
                     "voxels are background. Or paint the background with a label (scribbles): unpainted "
                     "voxels are then ignored.")
-        self.normalisation = ComboBox(choices=list(NORMALISATIONS), value="auto", label="intensities")
+        self.normalisation = ComboBox(choices=list(NORMALISATIONS), value="auto", label="intensities",
+                                      tooltip="How intensities are normalised for a new model (a resumed or "
+                                              "fine-tuned model keeps its own)")
         self.size = ComboBox(choices=list(NETWORK_SIZES), value="small", label="network size",
                              tooltip="2D U-Net features: " + "; ".join(f"{k} {v}" for k, v in NETWORK_SIZES.items()))
         self.patch_mm = FloatSpinBox(value=64.0, min=4.0, max=1000.0, step=8.0, label="patch size (mm)",
@@ -213,8 +225,7 @@ class TrainWidget(Container):
         for image, labels in pairs:
             if image not in self.viewer.layers or labels not in self.viewer.layers:
                 raise ValueError(f"{image.name} + {labels.name}: a layer of this pair was removed; clear the pairs")
-            if image.rgb:
-                raise ValueError(f"{image.name} is an RGB picture: the model takes one grey-value channel")
+            _grey(image)
         return pairs
 
     def _normalisation(self, image: Any) -> dict:
@@ -286,11 +297,10 @@ class TrainWidget(Container):
         if self.busy or self.session is None or not self.session.has_model:
             return None
         image_layer = self.image_layer.value
-        if image_layer is None:
-            return self._fail(ValueError("choose the image to predict"))
-        if image_layer.rgb:
-            return self._fail(ValueError(f"{image_layer.name} is an RGB picture: the model takes one grey-value channel"))
-        volume = layer_snapshot(image_layer)
+        try:
+            volume = layer_snapshot(_grey(image_layer))
+        except ValueError as exc:
+            return self._fail(exc)
         self._stop.clear()
         self._latest = None
         worker = self._start(

@@ -270,6 +270,13 @@ def batches_per_epoch(iterations: int) -> int:
     return max(1, min(25, int(iterations) // 8))
 
 
+def _labelling(background: str | int) -> str:
+    """The painting convention in words, for the model card."""
+    how = "unpainted voxels of painted slices" if background == UNPAINTED else \
+        f"label {background}, unpainted voxels ignored"
+    return f"painted slices along the first axis; background: {how}"
+
+
 def _colour(colours: dict[int, Sequence[float]] | None, value: int) -> dict[str, list[float]]:
     if not colours or value not in colours:
         return {}
@@ -411,6 +418,7 @@ class TrainingSession:
 
     def _card(self, config, data, patch_size, patch_mm, result, names, colours, sources) -> dict[str, Any]:
         previous = (self.card or {}).get("training", {})
+        best = float(result.best_metric) if np.isfinite(result.best_metric) else None
         classes = [{"value": 0, "name": "background"}]
         classes += [{"value": int(v), "name": names.get(int(v)) or f"label {v}", **_colour(colours, int(v))}
                     for v in data.values]
@@ -423,8 +431,7 @@ class TrainingSession:
                       "slice_axis": 0},
             "training": {
                 "data": list(previous.get("data", [])) + [s for s in sources if s not in previous.get("data", [])],
-                "labelling": (f"painted slices along the first axis; background: "
-                              f"{'unpainted voxels of painted slices' if data.background == UNPAINTED else f'label {data.background}, unpainted voxels ignored'}"),
+                "labelling": _labelling(data.background),
                 "iterations": self.history["iterations"][-1] if self.history["iterations"] else 0,
                 "stopped": result.stopped,
                 "history": self.history,
@@ -432,7 +439,7 @@ class TrainingSession:
             },
             "validation": {"kind": "held-out painted slices" if data.held_out else "training slices",
                            "slices": len(data.val_slices) if data.held_out else len(data.slices),
-                           "mean_foreground_dice": None if not np.isfinite(result.best_metric) else float(result.best_metric),
+                           "mean_foreground_dice": best,
                            "best_epoch": int(result.best_epoch)},
         }
 
