@@ -125,6 +125,13 @@ def test_session_trains_stops_resumes_saves_loads_and_predicts(tmp_path):
     dice = 2 * np.sum((labels == 3) & (truth == 3)) / (np.sum(labels == 3) + np.sum(truth == 3))
     print(f"whole-volume Dice after 70 steps: {dice:.3f}")
     assert dice > 0.7
+    # a 2D picture is one slice; Stop raises OperationCancelled
+    from napari_medimg.progress import OperationCancelled
+
+    picture = loaded.predict(image[2], (1.0, 1.0), device="cpu")  # normalised alone: nearly the same
+    assert picture.shape == image[2].shape and np.mean(picture == labels[2]) > 0.99
+    with pytest.raises(OperationCancelled):
+        loaded.predict(image, (2.0, 1.0, 1.0), device="cpu", cancel=lambda: True)
     # fine-tuning needs the same classes
     other = painted.copy()
     other[other == 3] = 4

@@ -37,7 +37,6 @@ from typing import Any
 import numpy as np
 
 from ..dtypes import as_labels
-from ..progress import check_cancel, report
 from . import IGNORE_LABEL
 from .data import prepare_pairs
 from .normalize import check_normalisation, normalize
@@ -483,7 +482,7 @@ class TrainingSession:
     def predict(self, image: np.ndarray, spacing: Sequence[float], *, device: str = "auto",
                 progress: Callable[[float], Any] | None = None, cancel: Callable[[], bool] | None = None,
                 batch_size: int = 8) -> np.ndarray:
-        """Labels for a 2D or 3D image, slice by slice, with the painted label values.
+        """Labels for a 2D or 3D image, slice by slice (:func:`.apply.predict_image`), with the painted label values.
 
         Parameters
         ----------
@@ -508,8 +507,9 @@ class TrainingSession:
         napari_medimg.progress.OperationCancelled
             When ``cancel()`` returned True.
         """
+        from ..progress import OperationCancelled
+        from .apply import predict_image
         from .device import choose_device
-        from .infer import predict
         from .networks import build_network
 
         if not self.has_model:
@@ -517,18 +517,15 @@ class TrainingSession:
         image = np.asarray(image)
         if len(spacing) != image.ndim:
             raise ValueError(f"spacing {tuple(spacing)} does not fit a {image.ndim}D image")
-        slices = normalize(_as_slices(image), self.normalisation)
         torch_device, self.device_message = choose_device(device)
         model = build_network(self.card["architecture"])
         model.load_state_dict(self.state)
         model.to(torch_device)
-        info = self.card["input"]
+        volume_spacing = (1.0, *spacing) if image.ndim == 2 else tuple(spacing)  # a picture is one slice
+        try:
+            classes = predict_image(model, self.card, _as_slices(image), volume_spacing, device=torch_device,
+                                    progress=progress, cancel=cancel, batch_size=batch_size)
+        except InterruptedError as exc:
+            raise OperationCancelled(str(exc)) from None
         lookup = np.array([c["value"] for c in self.card["classes"]], np.int64)
-        out = np.zeros(slices.shape, lookup.dtype)
-        for z, plane in enumerate(slices):
-            check_cancel(cancel)
-            classes = predict(model, plane, patch_size=info["patch_size"], spacing=tuple(spacing[-2:]),
-                              model_spacing=info.get("spacing"), device=torch_device, batch_size=batch_size)
-            out[z] = lookup[classes]
-            report(progress, (z + 1) / len(slices))
-        return as_labels(out.reshape(image.shape))
+        return as_labels(lookup[classes].reshape(image.shape))
