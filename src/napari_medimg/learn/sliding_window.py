@@ -165,10 +165,10 @@ class _Buffer:
     start: int = 0
 
     def add(self, scores: torch.Tensor, weights: torch.Tensor, starts: Sequence[int]) -> None:
+        """Blend one tile's scores ``(K, *tile)`` in at ``starts``; rows before its first start are finished."""
         if starts[0] > self.start:
             self.finish(starts[0])
-        region = tuple(slice(s - (self.start if i == 0 else 0), s - (self.start if i == 0 else 0) + n)
-                       for i, (s, n) in enumerate(zip(starts, weights.shape)))
+        region = (slice(0, weights.shape[0]), *(slice(s, s + n) for s, n in zip(starts[1:], weights.shape[1:])))
         self.scores[(slice(None), *region)].add_(scores * weights)
         self.weights[region].add_(weights)
 
