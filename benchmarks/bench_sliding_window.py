@@ -27,6 +27,8 @@ float32, all cores:
 - ours: ``predict(net, image, patch_size=(64, 64, 64), overlap=o, batch_size=1)``: tiles of
   up to 160^3 voxels evaluated in one pass, overlapping by the windows' overlap, flat-topped
   gaussian blending, argmax per finished tile-row, uint8 labels.
+- ``--tile-voxels N ...``: also ours with tiles of up to N voxels (``256**3``: the whole
+  volume in one pass, about 3 GB of activations for this network).
 - ``--exact``: also ours with ``tile_voxels=0`` (MONAI's own windows, ``*`` in the table).
 
 Timings are interleaved (MONAI, ours, MONAI, ours with ``--repeat 2``); best of ``--repeat``.
@@ -129,6 +131,7 @@ def main():
     parser.add_argument("--throughput-steps", type=int, default=4, help="training steps timed at 64^3, batch 2")
     parser.add_argument("--weights", help="cache of the fitted weights (loaded when present, else written)")
     parser.add_argument("--exact", action="store_true", help="also ours with MONAI's windows (tile_voxels=0)")
+    parser.add_argument("--tile-voxels", nargs="*", type=int, default=[], help="extra rows of ours with these tiles")
     args = parser.parse_args()
     import os
 
@@ -148,23 +151,21 @@ def main():
     image, truth = case(shape, seed=0)
     rows, monai_by_overlap = [], {}
     for overlap in args.overlap:
-        runs = {"monai": [], "ours": [], "ours, MONAI's windows*": []}
+        variants = {"ours": None, **{f"ours, tile_voxels={n}": n for n in args.tile_voxels}}
+        if args.exact:
+            variants["ours, MONAI's windows*"] = 0
+        runs = {name: [] for name in ("monai", *variants)}
         outs = {}
         for _ in range(args.repeat):
-            calls = [("monai", lambda: monai_labels(net, image, overlap)),
-                     ("ours", lambda: predict(net, image, patch_size=PATCH, overlap=overlap, batch_size=1))]
-            if args.exact:
-                calls.append(("ours, MONAI's windows*",
-                              lambda: predict(net, image, patch_size=PATCH, overlap=overlap, batch_size=1,
-                                              tile_voxels=0)))
+            calls = [("monai", lambda o=overlap: monai_labels(net, image, o))]
+            calls += [(name, lambda n=n, o=overlap: predict(net, image, patch_size=PATCH, overlap=o, batch_size=1,
+                                                            tile_voxels=n)) for name, n in variants.items()]
             for name, call in calls:
                 seconds, mb, outs[name] = timed(call)
                 runs[name].append((seconds, mb))
                 print(f"  overlap {overlap}: {name} {seconds:.1f} s, peak extra RSS {mb:.0f} MB", flush=True)
         ref = monai_by_overlap[overlap] = outs["monai"]
         for name, times in runs.items():
-            if not times:
-                continue
             best = min(times)
             agree = float(np.mean(outs[name] == ref))
             rows.append((overlap, name, best[0], best[0] / min(runs["monai"])[0], agree, best[1],

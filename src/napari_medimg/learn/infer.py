@@ -59,7 +59,8 @@ def _model_input(image: np.ndarray, ndim: int, spacing, model_spacing, normalisa
         if spacing is None:
             raise ValueError("the model has an input spacing: give the image's spacing too")
         if len(spacing) != ndim or len(model_spacing) != ndim:
-            raise ValueError(f"spacing {tuple(spacing)} / model spacing {tuple(model_spacing)} need {ndim} axes")
+            raise ValueError(f"spacing {tuple(spacing)} / model spacing {tuple(model_spacing)} "
+                             f"need {ndim} axes")
         data = _resample(data, [s / m for s, m in zip(spacing, model_spacing)])
     return data
 
@@ -133,9 +134,10 @@ def predict(model, image: np.ndarray, *, patch_size: Sequence[int], spacing: Seq
     was_training = model.training
     model.to(device).eval()
     try:
-        labels, unsure = sliding_window(model, data, patch_size, overlap=overlap, mode=mode, tile_voxels=tile_voxels,
-                                        batch_size=batch_size, tta_axes=tta_axes, uncertainty=uncertainty,
-                                        dtype=dtype, emulate=emulate, device=device, progress=progress, cancel=cancel)
+        labels, unsure = sliding_window(model, data, patch_size, overlap=overlap, mode=mode,
+                                        tile_voxels=tile_voxels, batch_size=batch_size, tta_axes=tta_axes,
+                                        uncertainty=uncertainty, dtype=dtype, emulate=emulate, device=device,
+                                        progress=progress, cancel=cancel)
     finally:
         model.train(was_training)
     labels = as_labels(to_grid(labels, shape))

@@ -25,7 +25,8 @@ How it differs from MONAI's ``sliding_window_inference`` (same windows, same wei
 
 Peak memory, besides the network's activations for one batch of tiles (for a BasicUNet
 about ``tile_voxels x batch_size x 6 x features[0] x 4`` bytes): the padded float32 input,
-the running buffer ``(K + 1) x tile_depth x (other axes) x 4`` bytes, the labels (1 byte a
+the running buffer ``(K + 1) x tile_depth x (other axes) x 4`` bytes (briefly twice that
+while it slides), the labels (1 byte a
 voxel for up to 256 classes) and, when asked, the uncertainty map (1 byte a voxel).
 """
 
@@ -43,7 +44,8 @@ import torch
 from ..dtypes import smallest_label_dtype
 from ..progress import check_cancel, report
 
-__all__ = ["TILE_VOXELS", "sliding_window", "axis_tiles", "blend_weights", "bfloat16_supported", "resolve_dtype"]
+__all__ = ["TILE_VOXELS", "sliding_window", "axis_tiles", "blend_weights", "bfloat16_supported",
+           "resolve_dtype"]
 
 #: Default tile budget in voxels (a 160^3 tile). Larger tiles mean fewer voxels computed
 #: twice and more memory for the network's activations.
@@ -51,7 +53,7 @@ TILE_VOXELS = 160**3
 
 
 def bfloat16_supported(device: torch.device) -> bool:
-    """Whether ``device`` runs bfloat16 convolutions natively (AVX-512 BF16 / AMX, or a CUDA GPU that has it)."""
+    """Whether ``device`` runs bfloat16 convolutions natively (AVX-512 BF16 / AMX, or such a GPU)."""
     if device.type == "cuda":
         return bool(torch.cuda.is_bf16_supported())
     if device.type != "cpu":
@@ -70,8 +72,9 @@ def resolve_dtype(dtype: str, device: torch.device, *, force: bool = False) -> s
     if dtype not in ("float32", "bfloat16"):
         raise ValueError(f"unknown compute dtype {dtype!r}: 'float32' or 'bfloat16'")
     if dtype == "bfloat16" and not force and not bfloat16_supported(device):
+        capability = torch.backends.cpu.get_cpu_capability()
         warnings.warn(f"bfloat16 is not supported natively on this {device.type.upper()} "
-                      f"(capability {torch.backends.cpu.get_cpu_capability()}): running in float32", stacklevel=3)
+                      f"(capability {capability}): running in float32", stacklevel=3)
         return "float32"
     return dtype
 
@@ -165,10 +168,11 @@ class _Buffer:
     start: int = 0
 
     def add(self, scores: torch.Tensor, weights: torch.Tensor, starts: Sequence[int]) -> None:
-        """Blend one tile's scores ``(K, *tile)`` in at ``starts``; rows before its first start are finished."""
+        """Blend one tile's scores ``(K, *tile)`` in at ``starts``; rows above its first start are done."""
         if starts[0] > self.start:
             self.finish(starts[0])
-        region = (slice(0, weights.shape[0]), *(slice(s, s + n) for s, n in zip(starts[1:], weights.shape[1:])))
+        rest = (slice(s, s + n) for s, n in zip(starts[1:], weights.shape[1:]))
+        region = (slice(0, weights.shape[0]), *rest)
         self.scores[(slice(None), *region)].add_(scores * weights)
         self.weights[region].add_(weights)
 
@@ -178,7 +182,8 @@ class _Buffer:
         scores = self.scores[:, :n]
         self.labels[self.start:stop] = scores.argmax(0).numpy()
         if self.uncertainty is not None:
-            self.uncertainty[self.start:stop] = _entropy_percent(scores / self.weights[:n], self.probabilities)
+            probabilities = scores / self.weights[:n]
+            self.uncertainty[self.start:stop] = _entropy_percent(probabilities, self.probabilities)
         depth = self.weights.shape[0]
         self.scores[:, : depth - n] = self.scores[:, n:].clone()
         self.scores[:, depth - n:] = 0
@@ -201,7 +206,8 @@ def _entropy_percent(scores: torch.Tensor, probabilities: bool) -> np.ndarray:
 def _flips(tta_axes: Sequence[int], ndim: int) -> list[tuple[int, ...]]:
     """Every subset of the flip axes, as tensor dims of a ``(B, C, *spatial)`` batch."""
     axes = sorted({int(a) % ndim for a in tta_axes})
-    return [tuple(a + 2 for a in combo) for r in range(len(axes) + 1) for combo in itertools.combinations(axes, r)]
+    subsets = (combo for r in range(len(axes) + 1) for combo in itertools.combinations(axes, r))
+    return [tuple(a + 2 for a in combo) for combo in subsets]
 
 
 def _forward(model, batch: torch.Tensor, flips, autocast: bool) -> torch.Tensor:
