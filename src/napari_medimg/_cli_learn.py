@@ -78,11 +78,11 @@ def _output_name(path: Path) -> str:
 
 def _write_labels(labels, output: Path, *, overwrite: bool) -> Path:
     from . import write
-    from .io.label_map import sidecar_of
 
     written = write(labels, output, overwrite=overwrite)
-    sidecar = sidecar_of(written)
-    if sidecar is not None and (overwrite or not sidecar.exists()):
+    stem = written.name[: -len(".nii.gz")] if written.name.lower().endswith(".nii.gz") else written.stem
+    sidecar = written.with_name(stem + ".json")  # the class map napari-medimg's reader picks up
+    if overwrite or not sidecar.exists():
         sidecar.write_text(json.dumps({"labels": labels.metadata.get("classes", [])}, indent=1) + "\n")
     return written
 

@@ -219,7 +219,7 @@ def fit(cases: Sequence[Case], config: dict[str, Any], *, progress: Callable[[fl
     def report(fraction, history):
         if log is not None and "running_loss" not in history and history.get("epoch"):
             log(f"iteration {history['iterations'][-1]}: loss {history['loss'][-1]:.4f}, "
-                f"validation Dice {history['val_dice'][-1]:.4f}")
+                f"validation Dice {history['val_dice'][-1]:.4f} ({history['seconds'][-1]:.0f} s)")
         if progress is not None:
             progress(fraction, history)
 
@@ -271,7 +271,7 @@ def cross_validate(cases: Sequence[Case], config: dict[str, Any], k: int, *, see
         test = [cases[j] for j in test_index]
         train_cases = [c for j, c in enumerate(cases) if j not in set(test_index.tolist())]
         start = time.perf_counter()
-        model, result, _ = fit(train_cases, cfg)
+        model, result, _ = fit(train_cases, cfg, log=None if log is None else (lambda line: log(f"fold {i + 1}: {line}")))
         card = {"architecture": cfg["network"], "input": cfg["input"]}
         scores = score_cases(model, card, test, len(names))
         fold = {"fold": i + 1, "cases": [c.name for c in test], "seconds": round(time.perf_counter() - start, 1),
