@@ -57,3 +57,81 @@ def test_gradient_magnitude_is_per_mm():
     grad = ws.gradient_magnitude(ramp, sigma=2.0, spacing=(1.0, 0.5))
     assert grad[5, 25] == pytest.approx(6.0, rel=1e-3)  # 0.5 mm pixels: 6 units per mm
     assert grad.dtype == np.float32
+
+
+def _reference_relief(image, sigma, spacing):
+    """The gradient as written before it became cancellable: one scipy gaussian_filter per derivative."""
+    from scipy import ndimage
+
+    total = np.zeros(image.shape, np.float32)
+    for axis, step in enumerate(spacing):
+        order = [0] * image.ndim
+        order[axis] = 1
+        sigmas = [sigma / s for s in spacing]
+        d = ndimage.gaussian_filter(image, sigmas, order=order, mode="nearest", output=np.float32)
+        d /= np.float32(step)
+        total += d * d
+    return np.sqrt(total)
+
+
+@pytest.mark.parametrize("in_child", [False, True])
+def test_marker_watershed_equals_the_direct_calls_in_this_process_and_in_a_child(in_child, monkeypatch):
+    from skimage.segmentation import watershed
+
+    monkeypatch.setattr(ws, "CHILD_FROM_VOXELS", 1 if in_child else 10**9)
+    rng = np.random.default_rng(3)
+    image = rng.normal(0, 1, (24, 30, 36)).astype(np.float32)
+    seeds = np.zeros(image.shape, np.uint16)
+    for k in range(1, 6):
+        seeds[tuple(rng.integers(0, n) for n in image.shape)] = 40 * k
+    mask = rng.random(image.shape) > 0.1
+    spacing = (2.0, 1.0, 0.7)
+    reports = []
+    out = ws.watershed_markers(
+        image, seeds, sigma=1.5, mask=mask, compactness=0.01, spacing=spacing,
+        progress=reports.append, cancel=lambda: False,
+    )
+    relief = _reference_relief(image, 1.5, spacing)
+    assert np.array_equal(ws.gradient_magnitude(image, sigma=1.5, spacing=spacing), relief)
+    expected = watershed(relief, seeds, mask=mask, compactness=0.01)
+    assert out.dtype == np.uint8 and np.array_equal(out, expected)  # labels up to 200
+    assert reports == sorted(reports) and 0 < reports[0] <= 0.3 and reports[-2:] == [0.3, 1.0]
+    flat = ws.watershed_markers(image, seeds, use_gradient=False, cancel=lambda: False)
+    assert np.array_equal(flat, watershed(image, seeds))
+
+
+def _cancel_after(reports, fraction, delay):
+    """A cancel check that says yes ``delay`` seconds after progress first reached ``fraction``."""
+    import time
+
+    reached = []
+
+    def cancel() -> bool:
+        if not reached and reports and reports[-1] >= fraction:
+            reached.append(time.perf_counter())
+        return bool(reached) and time.perf_counter() - reached[0] > delay
+
+    return cancel, reached
+
+
+@pytest.mark.parametrize("use_gradient", [False, True])
+def test_cancel_stops_the_flood_and_the_gradient_within_a_second(use_gradient):
+    """5 M voxels: the flood alone takes ~3 s on 2 loaded cores, the sigma-4 gradient ~2 s."""
+    import time
+
+    from napari_medimg.progress import OperationCancelled
+
+    rng = np.random.default_rng(0)
+    image = rng.normal(0, 1, (80, 256, 256)).astype(np.float32)
+    seeds = np.zeros(image.shape, np.uint8)
+    seeds[40, 128, 128], seeds[2, 2, 2] = 1, 2
+    reports = []
+    # with the gradient: cancel in its middle; without: once the flood (after 30 %) has run 0.5 s
+    cancel, reached = _cancel_after(reports, 0.1 if use_gradient else 0.3, 0.2 if use_gradient else 0.5)
+    with pytest.raises(OperationCancelled):
+        ws.watershed_markers(
+            image, seeds, sigma=4.0, use_gradient=use_gradient, progress=reports.append, cancel=cancel
+        )
+    latency = time.perf_counter() - reached[0] - (0.2 if use_gradient else 0.5)
+    assert latency < 1.0, f"stopped {latency:.2f} s after Cancel"
+    assert reports[-1] < (0.3 if use_gradient else 1.0)
