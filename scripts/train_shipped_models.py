@@ -173,6 +173,10 @@ def main(argv=None) -> int:
                                              "machine": f"{os.cpu_count()}-core CPU"},
                       validation=validation, command=command)
     path = save_checkpoint(args.out / f"{args.name}.safetensors", None, card, state_dict=result.best_state)
+    from napari_medimg.learn.checkpoint import read_card
+    from napari_medimg.learn.registry import card_markdown
+
+    path.with_suffix(".md").write_text(card_markdown(read_card(path)))
     print(f"wrote {path} ({path.stat().st_size / 1e6:.2f} MB) in {result.seconds:.0f} s", flush=True)
     return 0
 

@@ -115,6 +115,17 @@ def volume_to_layer_data(
     }
     if layer_type == "image":
         kwargs["rgb"] = shown.rgb
+    elif volume.metadata.get("classes"):  # names and colours of a model's classes
+        from ..io.label_map import parse_label_map
+        from .label_names import NAME, class_map_layer_kwargs
+
+        named = class_map_layer_kwargs(parse_label_map({"labels": volume.metadata["classes"]}), np.unique(data))
+        if "features" in extra:  # a measurement table: the names become its column
+            table = named.pop("features")
+            names = dict(zip(table["index"].tolist(), table[NAME].tolist()))
+            extra = {**extra, "features": {**extra["features"],
+                                           NAME: [names.get(int(i), "") for i in extra["features"]["index"]]}}
+        kwargs.update(named)
     kwargs.update(extra)
     return data, kwargs, layer_type
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from .checkpoint import card_path, read_card
 
-__all__ = ["MODELS_DIR", "shipped_names", "model_summary", "list_models", "resolve", "load_model"]
+__all__ = ["MODELS_DIR", "shipped_names", "model_summary", "list_models", "resolve", "load_model", "card_markdown"]
 
 MODELS_DIR = Path(__file__).resolve().parent / "models"
 
@@ -78,3 +78,49 @@ def load_model(name_or_path: str | os.PathLike, device="cpu"):
     from .checkpoint import load_checkpoint
 
     return load_checkpoint(resolve(name_or_path), device=device)
+
+
+def card_markdown(card: dict[str, Any]) -> str:
+    """A model card as readable Markdown (written beside a shipped model's JSON card).
+
+    Parameters
+    ----------
+    card : dict
+        A checkpoint's card (:func:`.checkpoint.read_card`).
+
+    Returns
+    -------
+    str
+        Task, input, classes, training data and licence, validation per fold, how to re-make it.
+    """
+    summary = model_summary(card)
+    training, validation = card.get("training", {}), card.get("validation", {})
+    lines = [f"# {summary['name']}", "", summary["task"], "",
+             f"- **Images**: {summary['modality']}; the model sees the {summary['input']}.",
+             f"- **Labels**: {summary['classes']}.",
+             f"- **Network**: MONAI {card['architecture']['name']} {card['architecture']['spatial_dims']}D, "
+             f"features {card['architecture'].get('features')}, {card.get('weights', {}).get('bytes', 0) / 1e6:.1f} MB "
+             "(safetensors; SHA-256 in the JSON card, checked before loading).",
+             f"- **Training data**: {training.get('data', 'not recorded')}.",
+             f"- **Licence**: {training.get('licence', 'not recorded')}.",
+             f"- **Training**: {training.get('iterations_run')} steps of {training.get('batch_size')} patches, "
+             f"{training.get('seconds')} s on a {training.get('machine', 'CPU')}; augmentation {training.get('augment')}.",
+             f"- **Re-make**: `{card.get('command', '')}`.", "", "## Validation", "",
+             validation.get("method", "none recorded") + ".", ""]
+    folds = validation.get("folds") or []
+    if folds:
+        keys = [k for k, v in folds[0].items() if k not in ("fold", "cases")]
+        header = []
+        for key in keys:
+            header += [f"{key} {n}" if key != "dice" else f"Dice {n}" for n in folds[0][key]] \
+                if isinstance(folds[0][key], dict) else [key]
+        lines += ["| fold | cases | " + " | ".join(header) + " |", "|---" * (len(header) + 2) + "|"]
+        for fold in folds:
+            cells = []
+            for key in keys:
+                value = fold[key]
+                cells += [f"{v:.3f}" for v in value.values()] if isinstance(value, dict) else [
+                    f"{value:.3f}" if isinstance(value, float) else str(value)]
+            lines.append(f"| {fold['fold']} | {len(fold['cases'])} | " + " | ".join(cells) + " |")
+        lines += ["", f"Mean ± sd over folds: {summary['validation']}.", ""]
+    return "\n".join(lines)
