@@ -10,6 +10,7 @@ from _learn_data import disc_case  # noqa: E402
 
 from napari_medimg.learn.apply import as_model_input, input_mode, predict_image, predict_volume  # noqa: E402
 from napari_medimg.learn.experiment import Case, check_config, cross_validate, fit, folds, model_card  # noqa: E402
+from napari_medimg.progress import OperationCancelled  # noqa: E402
 from napari_medimg.volume import Volume  # noqa: E402
 
 NET = {"name": "basic_unet", "spatial_dims": 2, "features": [8, 8, 16, 32, 64, 8]}
@@ -83,7 +84,7 @@ def test_slice_model_trains_on_annotated_slices_and_predicts_a_volume():
     seen = []
     out = predict_image(model, card, volume, (2.0, 1.0, 1.0), progress=seen.append)
     assert out.shape == volume.shape and seen[-1] == 1.0
-    with pytest.raises(InterruptedError):
+    with pytest.raises(OperationCancelled):
         predict_image(model, card, volume, (2.0, 1.0, 1.0), cancel=lambda: True)
     geometry = Volume(volume, (2.0, 1.0, 1.0), (5.0, -3.0, 1.0), np.eye(3), {"modality": "MR"})
     result_volume = predict_volume(model, {**card, "classes": [{"value": 0, "name": "bg"}, {"value": 1, "name": "disc"}]},

@@ -130,6 +130,16 @@ def test_train_stop_save_load_resume_predict_keeps_the_gui_running(make_napari_v
     dice = 2 * np.count_nonzero(found & tumour) / max(1, np.count_nonzero(found) + np.count_nonzero(tumour))
     print(f"stopped at {stopped_at} iterations; whole-crop Dice after {stopped_at + 6}: {dice:.2f}")
     assert dice > 0.3  # a few dozen steps of a tiny net: the tumour is found, not yet outlined
+    # where the model is unsure: an uncertainty layer on the same grid, higher at the tumour's edge than far from it
+    unsure = viewer.layers["flair uncertainty"]
+    np.testing.assert_array_equal(unsure.scale, image_layer.scale)
+    assert unsure.data.shape == image_layer.data.shape and unsure.data.dtype == np.uint8
+    from scipy import ndimage
+
+    edge = ndimage.binary_dilation(tumour, iterations=2) & ~ndimage.binary_erosion(tumour, iterations=2)
+    far = ~ndimage.binary_dilation(tumour, iterations=12) & (np.asarray(image_layer.data) != 0)
+    assert unsure.data[edge].mean() > unsure.data[far].mean()
+    assert "least sure on slice" in widget.status.value
     if os.environ.get("TRAIN_WIDGET_SCREENSHOT"):
         viewer.screenshot(os.environ["TRAIN_WIDGET_SCREENSHOT"], canvas_only=False)
 

@@ -19,7 +19,7 @@ import threading
 from typing import Any, Callable
 
 import numpy as np
-from magicgui.widgets import (ComboBox, Container, FileEdit, FloatSpinBox, Label, ProgressBar, PushButton, SpinBox,
+from magicgui.widgets import (CheckBox, ComboBox, Container, FileEdit, FloatSpinBox, Label, ProgressBar, PushButton, SpinBox,
                               create_widget)
 from qtpy.QtCore import QTimer
 
@@ -53,6 +53,14 @@ def _train(session: Any, cases: list, background: Any, normalisation: dict, name
     result = session.train(data, progress=progress, cancel=cancel, names=names, colours=colours,
                            sources=sources, **options)
     return result, data.summary()
+
+
+def _next_slice_hint(uncertainty: np.ndarray | None) -> str:
+    """'; most unsure: slice N' for a volume's uncertainty map (the slice to annotate next)."""
+    if uncertainty is None or uncertainty.ndim != 3:
+        return ""
+    per_slice = uncertainty.reshape(len(uncertainty), -1).mean(axis=1)
+    return f"; the model is least sure on slice {int(np.argmax(per_slice))} (annotate it next)"
 
 
 def _load(path: str) -> Any:
@@ -134,13 +142,16 @@ class TrainWidget(Container):
         self.save_button = PushButton(text="Save checkpoint")
         self.load_button = PushButton(text="Load checkpoint (resume / fine-tune)")
         self.predict_button = PushButton(text="Predict into a new labels layer")
+        self.show_uncertainty = CheckBox(value=True, text="also show where the model is unsure",
+                                         tooltip="An uncertainty layer (entropy of the class probabilities, "
+                                                 "0-100): annotate the most uncertain slice next")
         self.status = Label(value="paint a structure on a few slices, then Train")
         self.extend([
             self.image_layer, self.labels_layer, side_by_side(self.add_pair_button, self.clear_pairs_button),
             self.pairs_label, self.background, self.normalisation, self.size, self.patch_mm, self.iterations,
             self.device, self.device_info, side_by_side(self.train_button, self.stop_button, self.new_button),
             self.progress_bar, self.checkpoint_path, side_by_side(self.save_button, self.load_button),
-            self.predict_button, self.status,
+            self.predict_button, self.show_uncertainty, self.status,
         ])
         self.status.native.setWordWrap(True)
         self.pairs_label.native.setWordWrap(True)
@@ -303,10 +314,12 @@ class TrainWidget(Container):
             return self._fail(exc)
         self._stop.clear()
         self._latest = None
+        unsure = bool(self.show_uncertainty.value)
         worker = self._start(
             self.session.predict, volume.array, volume.spacing, device=self.device.value, title="Prediction",
             progress=lambda f: setattr(self, "_latest", (float(f), {})), cancel=self._stop.is_set,
-            on_result=lambda labels: self._add_prediction(labels, image_layer, volume),
+            uncertainty=unsure,
+            on_result=lambda result: self._add_prediction(*(result if unsure else (result, None)), image_layer, volume),
         )
         self.status.value = f"predicting {image_layer.name} ..."
         return self._go(worker, start_thread)
@@ -393,7 +406,7 @@ class TrainWidget(Container):
         self.status.value = (f"loaded {self.checkpoint_path.value}: classes {values}; "
                              f"Train goes on from it, Predict applies it")
 
-    def _add_prediction(self, labels: np.ndarray, image_layer: Any, volume: Any) -> None:
+    def _add_prediction(self, labels: np.ndarray, uncertainty: np.ndarray | None, image_layer: Any, volume: Any) -> None:
         from ..io.label_map import LabelClass
 
         classes = {int(c["value"]): LabelClass(int(c["value"]), c["name"], tuple(c["color"]) if "color" in c else None)
@@ -402,11 +415,16 @@ class TrainWidget(Container):
             volume.with_array(labels), name=f"{image_layer.name} prediction", layer_type="labels",
             **class_map_layer_kwargs(classes, np.unique(labels)),
         )
-        kwargs.update(scale=image_layer.scale, translate=image_layer.translate, rotate=image_layer.rotate,
-                      shear=image_layer.shear, affine=image_layer.affine.affine_matrix,
-                      units=image_layer.units, axis_labels=image_layer.axis_labels)
+        placement = dict(scale=image_layer.scale, translate=image_layer.translate, rotate=image_layer.rotate,
+                         shear=image_layer.shear, affine=image_layer.affine.affine_matrix,
+                         units=image_layer.units, axis_labels=image_layer.axis_labels)
+        kwargs.update(placement)
+        if uncertainty is not None:
+            add_layer(self.viewer, uncertainty, {"name": f"{image_layer.name} uncertainty", "colormap": "magma",
+                                                 "contrast_limits": (0, 100), "opacity": 0.6, "blending": "additive",
+                                                 "visible": True, **placement}, "image")
         layer = add_layer(self.viewer, data, kwargs, kind)
         voxel_ml = float(np.prod(volume.spacing)) / 1000.0 if volume.spatial_ndim == 3 else None
         found = ", ".join(f"{classes[v].name}: " + (f"{np.count_nonzero(labels == v) * voxel_ml:.1f} mL" if voxel_ml
                                                     else f"{np.count_nonzero(labels == v)} pixels") for v in classes)
-        self.status.value = f"predicted {layer.name} ({found})"
+        self.status.value = f"predicted {layer.name} ({found})" + _next_slice_hint(uncertainty)

@@ -18,6 +18,7 @@ one-channel models.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -25,7 +26,7 @@ import numpy as np
 from ..dtypes import as_labels
 from .normalize import normalize
 
-__all__ = ["input_mode", "as_model_input", "resize_image", "predict_image", "predict_volume"]
+__all__ = ["input_mode", "as_model_input", "resize_image", "predict_image", "predict_volume", "segment_with_model"]
 
 MODES = ("resize", "slices", "spacing")
 
@@ -68,7 +69,7 @@ def resize_image(image: np.ndarray, shape: Sequence[int]) -> np.ndarray:
                   preserve_range=True).astype(np.float32)
 
 
-def _whole_image(model, image: np.ndarray, info: dict, device) -> np.ndarray:
+def _whole_image(model, image: np.ndarray, info: dict, device, uncertainty: bool):
     import torch
     from scipy.ndimage import zoom
 
@@ -79,18 +80,25 @@ def _whole_image(model, image: np.ndarray, info: dict, device) -> np.ndarray:
     with torch.inference_mode():
         prob = torch.softmax(model(x), 1)[0].float().cpu().numpy()
     factors = [n / m for n, m in zip(image.shape, size)]
-    best = np.zeros(image.shape, np.float32) - 1.0
+
+    def up(plane: np.ndarray) -> np.ndarray:
+        return zoom(plane, factors, order=1, mode="nearest", grid_mode=True)[: image.shape[0], : image.shape[1]]
+
+    best = np.full(image.shape, -1.0, np.float32)
     labels = np.zeros(image.shape, np.uint8)
     for k, channel in enumerate(prob):
-        up = zoom(channel, factors, order=1, mode="nearest", grid_mode=True)[: image.shape[0], : image.shape[1]]
-        better = up > best
-        labels[better], best[better] = k, up[better]
-    return labels
+        resized = up(channel)
+        better = resized > best
+        labels[better], best[better] = k, resized[better]
+    if not uncertainty:
+        return labels, None
+    entropy = -(prob * np.log(np.clip(prob, 1e-12, 1.0))).sum(0) / np.log(len(prob))
+    return labels, np.clip(np.rint(up(entropy.astype(np.float32)) * 100), 0, 100).astype(np.uint8)
 
 
 def predict_image(model, card: dict, image: np.ndarray, spacing: Sequence[float] | None = None, *,
-                  device="cpu", progress: Callable[[float], None] | None = None,
-                  cancel: Callable[[], bool] | None = None, **kwargs) -> np.ndarray:
+                  device="cpu", uncertainty: bool = False, progress: Callable[[float], None] | None = None,
+                  cancel: Callable[[], bool] | None = None, **kwargs):
     """Labels of ``image`` on its own grid, from a model and its card.
 
     Parameters
@@ -105,17 +113,22 @@ def predict_image(model, card: dict, image: np.ndarray, spacing: Sequence[float]
         The image's spacing in mm (array order); needed by spacing and slice models.
     device : str or torch.device
         Where to run.
+    uncertainty : bool
+        Also return where the model is unsure: uint8 0-100 on the image's grid, the entropy
+        of the class probabilities over log K (shows which slice to annotate next).
     progress, cancel : callable, optional
-        ``progress(fraction)`` after each slice; ``cancel()`` polled before each slice
-        (returning True raises :class:`InterruptedError`).
+        ``progress(fraction)``; ``cancel()`` polled between slices and sliding windows
+        (returning True raises :class:`~napari_medimg.progress.OperationCancelled`).
     **kwargs
-        Passed to :func:`.infer.predict` (``overlap``, ``batch_size``).
+        Passed to :func:`.infer.predict` (``overlap``, ``batch_size``, ``tta_axes``).
 
     Returns
     -------
-    numpy.ndarray
-        Labels with the image's spatial shape, smallest unsigned dtype.
+    numpy.ndarray or tuple of numpy.ndarray
+        Labels with the image's spatial shape, smallest unsigned dtype; with
+        ``uncertainty=True``, ``(labels, uncertainty)``.
     """
+    from ..progress import OperationCancelled
     from .infer import predict
 
     info = card.get("input", {})
@@ -123,11 +136,13 @@ def predict_image(model, card: dict, image: np.ndarray, spacing: Sequence[float]
     mode = input_mode(info)
     if mode == "resize":
         data = as_model_input(image, arch["spatial_dims"], arch["in_channels"])
-        return as_labels(_whole_image(model, data, info, device))
+        labels, unsure = _whole_image(model, data, info, device, uncertainty)
+        return (as_labels(labels), unsure) if uncertainty else as_labels(labels)
     if mode == "spacing":
         return predict(model, as_model_input(image, arch["spatial_dims"], arch["in_channels"]),
                        patch_size=info["patch_size"], spacing=spacing, model_spacing=info.get("spacing"),
-                       normalisation=info.get("normalisation"), device=device, **kwargs)
+                       normalisation=info.get("normalisation"), device=device, uncertainty=uncertainty,
+                       progress=progress, cancel=cancel, **kwargs)
     axis = int(info["slice_axis"])
     volume = np.asarray(image)
     if volume.ndim != 3:
@@ -135,15 +150,22 @@ def predict_image(model, card: dict, image: np.ndarray, spacing: Sequence[float]
     in_plane = None if spacing is None else [s for i, s in enumerate(spacing) if i != axis]
     data = np.moveaxis(normalize(volume, info.get("normalisation")), axis, 0)
     out = np.zeros(data.shape, np.uint8)
+    unsure = np.zeros(data.shape, np.uint8) if uncertainty else None
     for i, plane in enumerate(data):
         if cancel is not None and cancel():
-            raise InterruptedError("prediction cancelled")
+            raise OperationCancelled("prediction cancelled")
         if plane.any():
-            out[i] = predict(model, plane, patch_size=info["patch_size"], spacing=in_plane,
-                             model_spacing=info.get("spacing"), normalisation=None, device=device, **kwargs)
+            result = predict(model, plane, patch_size=info["patch_size"], spacing=in_plane,
+                             model_spacing=info.get("spacing"), normalisation=None, device=device,
+                             uncertainty=uncertainty, cancel=cancel, **kwargs)
+            if uncertainty:
+                out[i], unsure[i] = result
+            else:
+                out[i] = result
         if progress is not None:
             progress((i + 1) / len(data))
-    return as_labels(np.moveaxis(out, 0, axis))
+    labels = as_labels(np.moveaxis(out, 0, axis))
+    return (labels, np.moveaxis(unsure, 0, axis)) if uncertainty else labels
 
 
 def predict_volume(model, card: dict, volume, **kwargs):
@@ -165,3 +187,32 @@ def predict_volume(model, card: dict, volume, **kwargs):
     meta = {**volume.metadata, "kind": "labels", "classes": classes,
             "model": card.get("name") or card.get("weights", {}).get("file", "")}
     return dataclasses.replace(volume, array=labels, rgb=False, metadata=meta)
+
+
+@functools.lru_cache(maxsize=2)
+def _shipped(name: str):
+    from .registry import load_model
+
+    return load_model(name)
+
+
+def segment_with_model(volume, *, model: str, progress: Callable[[float], None] | None = None,
+                       cancel: Callable[[], bool] | None = None):
+    """Segment a Volume with a shipped model (the ``segment_with_model`` operation).
+
+    Parameters
+    ----------
+    volume : Volume
+        A picture or volume of the kind the model was trained on (see ``napari-medimg models``).
+    model : str
+        A shipped model's name; loaded once and kept for the next call.
+    progress, cancel : callable, optional
+        Progress fraction; cancel request (slice and sliding-window models).
+
+    Returns
+    -------
+    Volume
+        Labels on the input's grid, with the model's class names and colours.
+    """
+    network, card = _shipped(model)
+    return predict_volume(network, card, volume, progress=progress, cancel=cancel)

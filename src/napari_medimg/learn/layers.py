@@ -481,7 +481,7 @@ class TrainingSession:
 
     def predict(self, image: np.ndarray, spacing: Sequence[float], *, device: str = "auto",
                 progress: Callable[[float], Any] | None = None, cancel: Callable[[], bool] | None = None,
-                batch_size: int = 8) -> np.ndarray:
+                batch_size: int = 8, uncertainty: bool = False):
         """Labels for a 2D or 3D image, slice by slice (:func:`.apply.predict_image`), with the painted label values.
 
         Parameters
@@ -496,18 +496,20 @@ class TrainingSession:
             ``progress(fraction)`` after each slice; ``cancel()`` before each.
         batch_size : int
             Sliding windows per forward pass.
+        uncertainty : bool
+            Also return the uncertainty map (uint8 0-100, entropy; see :func:`.apply.predict_image`).
 
         Returns
         -------
-        numpy.ndarray
-            The image's shape; each class's label value, 0 for background; smallest unsigned dtype.
+        numpy.ndarray or tuple of numpy.ndarray
+            The image's shape; each class's label value, 0 for background; smallest unsigned
+            dtype. With ``uncertainty=True``: ``(labels, uncertainty)``.
 
         Raises
         ------
         napari_medimg.progress.OperationCancelled
             When ``cancel()`` returned True.
         """
-        from ..progress import OperationCancelled
         from .apply import predict_image
         from .device import choose_device
         from .networks import build_network
@@ -522,10 +524,9 @@ class TrainingSession:
         model.load_state_dict(self.state)
         model.to(torch_device)
         volume_spacing = (1.0, *spacing) if image.ndim == 2 else tuple(spacing)  # a picture is one slice
-        try:
-            classes = predict_image(model, self.card, _as_slices(image), volume_spacing, device=torch_device,
-                                    progress=progress, cancel=cancel, batch_size=batch_size)
-        except InterruptedError as exc:
-            raise OperationCancelled(str(exc)) from None
+        result = predict_image(model, self.card, _as_slices(image), volume_spacing, device=torch_device,
+                               progress=progress, cancel=cancel, batch_size=batch_size, uncertainty=uncertainty)
+        classes, unsure = result if uncertainty else (result, None)
         lookup = np.array([c["value"] for c in self.card["classes"]], np.int64)
-        return as_labels(lookup[classes].reshape(image.shape))
+        labels = as_labels(lookup[classes].reshape(image.shape))
+        return (labels, unsure.reshape(image.shape)) if uncertainty else labels
