@@ -110,3 +110,42 @@ def test_image_descriptor_matrix_layout():
     np.testing.assert_allclose(hist.sum(axis=1), 1, atol=1e-6)
     thumb = X[0, [i for i, n in enumerate(names) if n.startswith("thumb_")]]
     assert thumb[0] == pytest.approx(images[0, :4, :4].mean() / 255, abs=1e-6)
+
+
+@pytest.mark.parametrize("method", ["sift", "orb"])
+def test_keypoints_found_in_a_child_process_equal_those_found_here(method, monkeypatch):
+    import dataclasses
+
+    from napari_medimg.analysis import descriptors
+
+    image = _blobs()
+    volume = np.stack([image, np.zeros_like(image), image[::-1]])
+    here = detect_keypoints(volume, method=method, spacing=(2.0, 0.5, 0.5))  # no cancel: in this process
+    monkeypatch.setattr(descriptors, "CHILD_FROM_PIXELS", 1)
+    fractions = []
+    there = detect_keypoints(
+        volume, method=method, spacing=(2.0, 0.5, 0.5), progress=fractions.append, cancel=lambda: False
+    )
+    assert len(here) > 3 and fractions == [1 / 3, 2 / 3, 1.0]  # per slice, sent back by the child
+    for field in dataclasses.fields(here):
+        a, b = getattr(here, field.name), getattr(there, field.name)
+        assert a == b if field.name == "method" else np.array_equal(a, b, equal_nan=a.dtype.kind == "f"), field.name
+
+
+def test_cancel_terminates_sift_inside_one_large_image():
+    """One SIFT call on a 1024 x 1024 image (2-3.5 s on 2 loaded cores) checks nothing: the child is terminated."""
+    import threading
+    import time
+
+    from napari_medimg.progress import OperationCancelled
+
+    rng = np.random.default_rng(0)
+    image = rng.normal(0, 1, (1024, 1024)).astype(np.float32)
+    image[300:700, 300:700] += 3
+    pressed = threading.Event()
+    timer = threading.Timer(0.5, pressed.set)
+    timer.start()
+    started = time.perf_counter()
+    with pytest.raises(OperationCancelled):
+        detect_keypoints(image, cancel=pressed.is_set)
+    assert time.perf_counter() - started < 0.5 + 0.5

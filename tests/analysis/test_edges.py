@@ -165,3 +165,90 @@ def test_gaussian_derivatives_pass_by_pass_equal_scipy_and_report_fine_steps():
     calls = []
     with pytest.raises(OperationCancelled):
         gradient_magnitude(image, sigma=sigma, spacing=spacing, cancel=lambda: calls.append(1) or len(calls) > 3)
+
+
+def _reference_canny_3d(image, sigma, spacing, mask=None, thresholds=None):
+    """3D canny as it ran before it was cut into cancellable steps: whole-array scipy calls."""
+    sigmas = [sigma / s for s in spacing]
+    if mask is None:
+        smoothed = ndimage.gaussian_filter(image, sigmas, output=np.float32, mode="nearest")
+        inner = np.zeros(image.shape, bool)
+        inner[1:-1, 1:-1, 1:-1] = True
+    else:
+        def smooth(a):
+            return ndimage.gaussian_filter(a.astype(np.float32), sigmas, output=np.float32, mode="nearest")
+
+        smoothed = smooth(np.where(mask, image, 0)) / (smooth(mask) + np.finfo(np.float32).eps)
+        inner = ndimage.binary_erosion(mask, np.ones((3, 3, 3), bool), border_value=0)
+    gradients = [  # scipy's Sobel gives 2 * 4 ** 2 = 32 times the slope per voxel in 3D
+        ndimage.sobel(smoothed, axis=a, output=np.float32, mode="nearest") / np.float32(32.0 * spacing[a])
+        for a in range(3)
+    ]
+    g0, g1, g2 = gradients
+    magnitude = np.sqrt(g0 * g0 + g1 * g1 + g2 * g2)
+    if thresholds is None:
+        peak = float(magnitude[inner].max())
+        thresholds = (0.1 * peak, 0.2 * peak)
+    low, high = thresholds
+    points = np.nonzero(inner & (magnitude >= low) & (magnitude > 0))
+    step = np.stack([g[points] / s for g, s in zip(gradients, spacing)]).astype(np.float64)
+    step /= np.abs(step).max(axis=0, keepdims=True)
+    centre = np.stack(points).astype(np.float64)
+    keep = np.ones(points[0].size, bool)
+    for sign in (1.0, -1.0):
+        sample = ndimage.map_coordinates(magnitude, centre + sign * step, order=1, mode="nearest")
+        keep &= magnitude[points] >= sample
+    thin = np.zeros(image.shape, bool)
+    thin[tuple(p[keep] for p in points)] = True
+    labels, _ = ndimage.label(thin, np.ones((3, 3, 3), bool))
+    strong = np.unique(labels[thin & (magnitude >= high)])
+    return (np.isin(labels, strong[strong > 0])).astype(np.uint8)
+
+
+@pytest.fixture
+def small_pieces(monkeypatch):
+    """Cut a small volume as finely as the test's 16 M voxel one is (every piece boundary exercised)."""
+    from napari_medimg.analysis import edges
+
+    monkeypatch.setattr(edges, "_PIECES_FROM", 1)
+    monkeypatch.setattr(edges, "_SLABS", 5)
+    monkeypatch.setattr(edges, "_NMS_SLABS", 9)
+
+
+def _blob_volume():
+    rng = np.random.default_rng(5)
+    image = rng.normal(0, 10, (26, 34, 40)).astype(np.float32)
+    image[6:20, 8:26, 10:30] += 40
+    return image
+
+
+@pytest.mark.parametrize("masked", [False, True])
+@pytest.mark.parametrize("thresholds", [None, (2.0, 6.0)])
+def test_3d_canny_in_steps_is_bit_identical_to_whole_array_calls(small_pieces, masked, thresholds):
+    image = _blob_volume()
+    spacing, sigma = (2.0, 0.8, 0.9), 1.6
+    mask = None
+    if masked:
+        mask = np.zeros(image.shape, bool)
+        mask[2:24, 3:31, 2:37] = True
+    low, high = thresholds or (None, None)
+    fractions = []
+    options = dict(per_slice=False, spacing=spacing, mask=mask, low_threshold=low, high_threshold=high)
+    ours = canny(image, sigma=sigma, progress=fractions.append, **options)
+    expected = _reference_canny_3d(image, sigma, spacing, mask, thresholds)
+    assert ours.dtype == np.uint8 and expected.sum() > 100
+    np.testing.assert_array_equal(ours, expected)
+    # the steps: smoothing pass pieces, Sobel slabs, suppression slabs; none above 10 %
+    assert fractions == sorted(fractions) and fractions[-1] == 1.0
+    assert max(np.diff([0.0] + fractions)) <= 0.1 and len(fractions) >= 30
+
+
+@pytest.mark.parametrize("at", [0.05, 0.4, 0.8])  # in the smoothing, the Sobel slabs, the suppression
+def test_3d_canny_cancels_inside_each_step(small_pieces, at):
+    fractions = []
+    with pytest.raises(OperationCancelled):
+        canny(
+            _blob_volume(), sigma=1.6, per_slice=False, progress=fractions.append,
+            cancel=lambda: bool(fractions) and fractions[-1] >= at,
+        )
+    assert at <= fractions[-1] < at + 0.1  # stopped at the next check, within one step
