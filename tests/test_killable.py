@@ -89,4 +89,32 @@ def test_cancel_acts_while_the_fork_server_is_still_starting():
     with pytest.raises(OperationCancelled):
         call_killable(time.sleep, (60,), cancel=pressed.is_set, imports=("skimage.segmentation._watershed",))
     assert time.perf_counter() - started < 0.2 + 0.5
-    assert call_killable(np.negative, (np.ones(3),), cancel=_never).tolist() == [-1, -1, -1]  # and works after
+    assert call_killable(np.negative, (np.ones(3),), cancel=_never).tolist() == [-1, -1, -1]
+
+
+@pytest.mark.parametrize(
+    ("source", "safe"),
+    [
+        ("import napari\nif __name__ == '__main__':\n    napari.run()\n", True),
+        ('if __name__=="__main__": main()\n', True),
+        ("import napari\nviewer = napari.Viewer()\nnapari.run()\n", False),  # would run again in the server
+    ],
+)
+def test_a_child_is_used_only_when_the_main_script_is_guarded(source, safe, tmp_path, monkeypatch):
+    import sys
+    import types
+
+    script = tmp_path / "script.py"
+    script.write_text(source)
+    main = types.ModuleType("__main__")
+    main.__file__ = str(script)
+    main.__spec__ = None
+    monkeypatch.setitem(sys.modules, "__main__", main)
+    _killable.main_is_safe.cache_clear()
+    try:
+        assert _killable.main_is_safe() is safe
+        if not safe:  # runs here (a lambda could not go to a child), saying why Cancel will wait
+            with pytest.warns(RuntimeWarning, match="guard"):
+                assert call_killable(lambda: 5, cancel=_never) == 5
+    finally:
+        _killable.main_is_safe.cache_clear()

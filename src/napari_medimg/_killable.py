@@ -13,14 +13,18 @@ How it is done
 * **Start method.** ``forkserver``: a process with Qt (napari) or other threads must not
   ``fork`` itself (a lock held by another thread stays locked in the child), whereas the
   fork server is a clean single-threaded process started once, from which each child is
-  forked. The server imports ``__main__`` and the modules named in ``imports`` of the
-  calls made before it started (:data:`PRELOAD`); a child then starts in ~20 ms instead of
+  forked. The server (multiprocessing's one per process: its preload list is set here)
+  imports ``__main__`` and the modules named in ``imports`` of the calls made before it
+  started (:data:`PRELOAD`); a child then starts in ~20 ms instead of
   the ~1.4 s that importing scikit-image takes under ``spawn`` (measured on 2 loaded
   cores). Modules named only after the server started are imported by each child. The
   first start in a session waits for those imports: it runs in a thread, so Cancel is
   watched meanwhile (a child that starts after Cancel is terminated as soon as it does).
   Like every non-``fork`` start, the server imports the main script as ``__mp_main__``:
-  a script that cancels these calls needs the ``if __name__ == "__main__":`` guard.
+  a script without the ``if __name__ == "__main__":`` guard would run again there (a
+  second viewer). So a child is used only when that is safe (:func:`main_is_safe`:
+  interactive sessions, ``python -m``, console scripts and guarded scripts); otherwise
+  the call runs in this process, with a warning that Cancel acts only after it.
 * **Data.** Array arguments of 1 MiB or more travel in shared memory (one copy in, no
   pickling); the rest, and the result, are pickled through a pipe.
 * **Progress.** With ``progress`` the function is called with a ``progress=`` keyword
@@ -36,9 +40,13 @@ How it is done
 from __future__ import annotations
 
 import dataclasses
+import functools
 import multiprocessing
+import re
+import sys
 import threading
 import traceback
+import warnings
 from multiprocessing import shared_memory
 from typing import Any, Callable
 
@@ -46,7 +54,7 @@ import numpy as np
 
 from .progress import CancelCheck, ProgressCallback, check_cancel, report
 
-__all__ = ["call_killable", "POLL_S", "PRELOAD"]
+__all__ = ["call_killable", "main_is_safe", "POLL_S", "PRELOAD"]
 
 POLL_S = 0.05  #: seconds between two looks at ``cancel`` (and at the child's messages)
 SHARE_BYTES = 1 << 20  #: arrays from this size on go through shared memory
@@ -88,7 +96,7 @@ def _unshare(value: Any) -> Any:
 
 
 def _child(connection, function: Callable, args: tuple, kwargs: dict, with_progress: bool) -> None:
-    """In the child: call ``function``; send ``("progress", f)``..., then ``("result", r)`` or ``("error", e)``."""
+    """In the child: call ``function``, sending ("progress", f)..., then ("result", r) or ("error", e)."""
     try:
         args = tuple(_unshare(a) for a in args)
         kwargs = {k: _unshare(v) for k, v in kwargs.items()}
@@ -103,6 +111,45 @@ def _child(connection, function: Callable, args: tuple, kwargs: dict, with_progr
     except Exception as exc:  # an unpicklable result or exception
         connection.send(("error", RuntimeError(f"could not send back the child's {message[0]}: {exc!r}")))
     connection.close()
+
+
+_GUARD = re.compile(r"""if\s+__name__\s*==\s*['"]__main__['"]""")
+
+
+@functools.lru_cache(maxsize=1)
+def main_is_safe() -> bool:
+    """Whether a child process may import this process' ``__main__`` (the fork server does).
+
+    True for interactive sessions (no main file), ``python -m package`` (multiprocessing
+    skips ``package.__main__``) and main files guarded by ``if __name__ == "__main__":``
+    (console scripts such as ``napari`` or ``pytest`` are); False for an unguarded script
+    or one whose source cannot be read.
+    """
+    main = sys.modules.get("__main__")
+    spec = getattr(main, "__spec__", None)
+    if spec is not None and spec.name.endswith(".__main__"):
+        return True
+    path = getattr(main, "__file__", None)
+    if path is None:
+        return True
+    try:
+        with open(path, encoding="utf-8", errors="replace") as file:
+            return _GUARD.search(file.read()) is not None
+    except OSError:
+        return False
+
+
+def _in_child_allowed() -> bool:
+    """:func:`main_is_safe`, with a warning when it is not."""
+    if main_is_safe():
+        return True
+    warnings.warn(
+        "the main script has no 'if __name__ == \"__main__\":' guard, so long calls run in this "
+        "process and Cancel acts only after them; add the guard for a prompt Cancel",
+        RuntimeWarning,
+        stacklevel=3,
+    )
+    return False
 
 
 def _context(imports: tuple[str, ...]):
@@ -209,7 +256,8 @@ def call_killable(
         Modules the call needs (e.g. ``"skimage.segmentation._watershed"``): the fork
         server imports them when it starts, so that children start without importing.
     in_child : bool
-        False runs the function in this process (for calls too small to be worth a child).
+        False runs the function in this process (for calls too small to be worth a child);
+        so does an unsafe main script (:func:`main_is_safe`).
 
     Returns
     -------
@@ -227,7 +275,7 @@ def call_killable(
     4
     """
     kwargs = dict(kwargs or {})
-    if cancel is None or not in_child:
+    if cancel is None or not in_child or not _in_child_allowed():
         return function(*args, **kwargs, **({} if progress is None else {"progress": progress}))
     check_cancel(cancel)
     blocks: list[shared_memory.SharedMemory] = []
