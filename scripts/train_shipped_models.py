@@ -127,10 +127,20 @@ def cxr_extra(model, card, cases) -> dict:
     return {"lungs_dice": float(np.mean(scores))}
 
 
-MODELS = {
-    "cxr-lungs-heart": (cxr_cases, 5, cxr_extra),
-    "busi-lesion": (busi_cases, 5, busi_extra),
-    "brats-flair-tumour": (brats_cases, 3, None),
+def cxr_notes(cases, validation) -> list[str]:
+    """Both lungs' Dice without the radiographs where a lung is not drawn (a white lung, left unmasked)."""
+    drawn = [c.name for c in cases if {1, 2} <= set(np.unique(c.labels).tolist())]
+    rows = [validation["per_case"][n] for n in drawn]
+    figures = ", ".join(f"{k} {np.mean([r[k] for r in rows]):.3f} (median {np.median([r[k] for r in rows]):.3f})"
+                        for k in ("right lung", "left lung"))
+    return [f"{len(cases) - len(drawn)} radiographs have one lung not drawn (opacified); there any lung the model "
+            f"finds scores 0. Over the {len(drawn)} with both lungs drawn: {figures}."]
+
+
+MODELS = {  # name -> (cases, folds, extra per-fold figures, notes from the per-case figures)
+    "cxr-lungs-heart": (cxr_cases, 5, cxr_extra, cxr_notes),
+    "busi-lesion": (busi_cases, 5, busi_extra, None),
+    "brats-flair-tumour": (brats_cases, 3, None, None),
 }
 
 
@@ -143,7 +153,7 @@ def main(argv=None) -> int:
     parser.add_argument("--out", type=Path, default=ROOT / "src/napari_medimg/learn/models")
     parser.add_argument("--iterations", type=int, default=None, help="override (for a quick try)")
     args = parser.parse_args(argv)
-    loader, default_folds, extra = MODELS[args.name]
+    loader, default_folds, extra, notes = MODELS[args.name]
     config = yaml.safe_load((ROOT / "scripts/models" / f"{args.name}.yaml").read_text())
     if args.iterations:
         config["training"]["iterations"] = args.iterations
@@ -160,6 +170,8 @@ def main(argv=None) -> int:
                                 + (" (leave one case out)" if k == len(cases) else "")
                                 + ", scored on each case's own grid; checkpoints chosen on cases held out of "
                                   "the training folds", **cv}
+        if notes is not None:
+            validation["notes"] = notes(cases, validation)
         args.out.mkdir(parents=True, exist_ok=True)
         cv_path.write_text(json.dumps(validation, indent=1) + "\n")
         print("mean " + ", ".join(f"{n} {v:.3f} ± {cv['sd'][n]:.3f}" for n, v in cv["mean"].items()), flush=True)

@@ -22,6 +22,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from .learn.registry import shipped_names
 from .volume import Volume
 
 __all__ = ["Parameter", "Operation", "OPERATIONS", "get_operation", "list_operations", "run_operation"]
@@ -1133,13 +1134,32 @@ OPERATIONS: tuple[Operation, ...] = (
     ),
     Operation(
         name="chest_xray_lung_fields",
-        title="Chest X-ray: lung fields (classical)",
+        title="Chest X-ray: lung fields",
         menu="Recipes",
         function="napari_medimg.apps.chest_xray:segment_lung_fields",
         input_kind="image",
         output_kind="labels",
-        parameters=(_p("smoothing_px", float, 2.0, "px", "Gaussian smoothing before the threshold.", minimum=0.0, maximum=20.0),),
+        parameters=(
+            _p("method", str, "unet", "", "'unet': the shipped cxr-lungs-heart model; 'classical': threshold and hulls.", choices=("unet", "classical")),
+            _p("smoothing_px", float, 2.0, "px", "Gaussian smoothing before the threshold (classical method).", minimum=0.0, maximum=20.0),
+        ),
         preview="whole",
+    ),
+    Operation(
+        name="segment_with_model",
+        title="Segment with a shipped model (U-Net)",
+        menu="Learn",
+        function="napari_medimg.learn.apply:segment_with_model",
+        input_kind="image",
+        output_kind="labels",
+        parameters=(
+            _p("model", str, "cxr-lungs-heart", "", "A shipped model (`napari-medimg models` lists what each segments, "
+               "on which images, and its validation figure).",
+               choices=tuple(shipped_names())),
+        ),
+        reports_progress=True,
+        geometry="new",
+        preview="none",
     ),
     Operation(
         name="resample_isotropic",

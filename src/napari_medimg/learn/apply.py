@@ -182,7 +182,17 @@ def predict_volume(model, card: dict, volume, **kwargs):
     if volume.leading_shape:
         raise ValueError(f"the image has {len(volume.leading_shape)} non-spatial axes (time or channels): "
                          "choose one frame first")
-    labels = predict_image(model, card, volume.array, volume.spacing, **kwargs)
+    from ..io.orientation import to_nearest_axes, undo_reorientation
+
+    # the model sees the study as it was trained: array axes along the nearest patient axes
+    # (axial slices first), e.g. a sagittal DICOM series is turned to axial and back
+    shown, how = to_nearest_axes(dataclasses.replace(volume, rgb=False, array=volume.array[..., 0])
+                                 if volume.rgb else volume)
+    if how.is_identity:
+        labels = predict_image(model, card, volume.array, volume.spacing, **kwargs)
+    else:
+        labels = undo_reorientation(shown.with_array(predict_image(model, card, shown.array, shown.spacing, **kwargs)),
+                                    how).array
     classes = [c for c in card.get("classes", []) if int(c.get("value", 0))]
     meta = {**volume.metadata, "kind": "labels", "classes": classes,
             "model": card.get("name") or card.get("weights", {}).get("file", "")}

@@ -101,8 +101,8 @@ def card_markdown(card: dict[str, Any]) -> str:
              f"- **Network**: MONAI {card['architecture']['name']} {card['architecture']['spatial_dims']}D, "
              f"features {card['architecture'].get('features')}, {card.get('weights', {}).get('bytes', 0) / 1e6:.1f} MB "
              "(safetensors; SHA-256 in the JSON card, checked before loading).",
-             f"- **Training data**: {training.get('data', 'not recorded')}.",
-             f"- **Licence**: {training.get('licence', 'not recorded')}.",
+             f"- **Training data**: {training.get('data', 'not recorded').rstrip('.')}.",
+             f"- **Licence**: {training.get('licence', 'not recorded').rstrip('.')}.",
              f"- **Training**: {training.get('iterations_run')} steps of {training.get('batch_size')} patches, "
              f"{training.get('seconds')} s on a {training.get('machine', 'CPU')}; augmentation {training.get('augment')}.",
              f"- **Re-make**: `{card.get('command', '')}`.", "", "## Validation", "",
@@ -120,7 +120,8 @@ def card_markdown(card: dict[str, Any]) -> str:
             for key in keys:
                 value = fold[key]
                 cells += [f"{v:.3f}" for v in value.values()] if isinstance(value, dict) else [
-                    f"{value:.3f}" if isinstance(value, float) else str(value)]
+                    f"{value:.0f}" if key == "seconds" else f"{value:.3f}" if isinstance(value, float) else str(value)]
             lines.append(f"| {fold['fold']} | {len(fold['cases'])} | " + " | ".join(cells) + " |")
         lines += ["", f"Mean ± sd over folds: {summary['validation']}.", ""]
+    lines += [f"{note}" for note in validation.get("notes", [])] + ([""] if validation.get("notes") else [])
     return "\n".join(lines)
