@@ -67,6 +67,9 @@ CASES: dict[str, tuple[dict, tuple[int, int, int]]] = {
     # suppression in 64 slabs, the gradients kept for the edge pass (bit-identical): 106 steps,
     # none over 0.3 s; 3.6-4.0 s in all (8.3-9.1 s before), Cancel 0.04-0.11 s
     "canny": ({"sigma": 10.0, "per_slice": False}, SHAPE),
+    # a slice model: progress after each of the 160 slices, Cancel checked before each slice
+    # and each sliding-window pass
+    "segment_with_model": ({"model": "brats-flair-tumour"}, SHAPE),
 }
 
 #: Operations that report progress but still run long single calls (left to do): none now.

@@ -37,7 +37,7 @@ from .metrics import dice_counts, dice_scores
 from .normalize import check_normalisation, normalize
 from .patches import patch_voxels
 
-__all__ = ["Case", "check_config", "training_pairs", "fit", "cross_validate", "model_card", "folds"]
+__all__ = ["Case", "check_config", "training_pairs", "fit", "cross_validate", "summarise_folds", "model_card", "folds"]
 
 _TRAINING_DEFAULTS = {"iterations": 500, "batch_size": 8, "lr": 2e-3, "weight_decay": 1e-4, "val_fraction": 0.1,
                       "val_every": 50, "seed": 0, "foreground_fraction": 0.5, "device": "auto"}
@@ -284,19 +284,37 @@ def cross_validate(cases: Sequence[Case], config: dict[str, Any], k: int, *, see
         if log is not None:
             log(f"fold {i + 1}/{k}: " + ", ".join(f"{n} {v:.3f}" for n, v in fold["dice"].items())
                 + f" ({fold['seconds']:.0f} s)")
-    keys = [k_ for k_ in report["folds"][0] if k_ not in ("fold", "cases", "seconds")]
-    report["mean"], report["sd"] = {}, {}
-    for key in keys:
-        values = report["folds"][0][key]
-        if isinstance(values, dict):
-            for n in values:
-                column = [f[key][n] for f in report["folds"]]
-                report["mean"][f"{key} {n}" if key != "dice" else n] = float(np.nanmean(column))
-                report["sd"][f"{key} {n}" if key != "dice" else n] = float(np.nanstd(column, ddof=1)) if k > 1 else 0.0
-        else:
-            column = [f[key] for f in report["folds"]]
-            report["mean"][key], report["sd"][key] = float(np.mean(column)), float(np.std(column, ddof=1))
+    report.update(summarise_folds(report["folds"]))
     return report
+
+
+def summarise_folds(fold_reports: Sequence[dict]) -> dict[str, dict[str, float]]:
+    """Mean and sample standard deviation over folds of every per-fold figure.
+
+    Per-class Dice (``dice``) is keyed by the class name; other figures by their name (a
+    dict-valued figure as ``"<figure> <key>"``). Folds where a figure is undefined (NaN: e.g.
+    no normal image in the fold) are left out of its mean.
+
+    Returns
+    -------
+    dict
+        ``{"mean": {...}, "sd": {...}}``.
+    """
+    columns: dict[str, list[float]] = {}
+    for fold in fold_reports:
+        for key, value in fold.items():
+            if key in ("fold", "cases", "seconds"):
+                continue
+            items = value.items() if isinstance(value, dict) else [(None, value)]
+            for sub, number in items:
+                name = key if sub is None else (sub if key == "dice" else f"{key} {sub}")
+                columns.setdefault(name, []).append(float(number))
+    mean, sd = {}, {}
+    for name, values in columns.items():
+        finite = np.asarray([v for v in values if np.isfinite(v)])
+        mean[name] = float(finite.mean()) if finite.size else float("nan")
+        sd[name] = float(finite.std(ddof=1)) if finite.size > 1 else 0.0
+    return {"mean": mean, "sd": sd}
 
 
 def model_card(cfg: dict[str, Any], result, *, training: dict | None = None, validation: dict | None = None,

@@ -24,14 +24,15 @@ def shipped_names() -> list[str]:
     return sorted(p.stem for p in MODELS_DIR.glob("*.safetensors"))
 
 
-def _figure(validation: dict) -> str:
-    """A one-line validation figure: mean ± sd per class over the folds."""
+def _figure(validation: dict, classes: list) -> str:
+    """A one-line validation figure: mean ± sd over the folds of each class's Dice (and other Dice figures)."""
     mean, sd = validation.get("mean") or {}, validation.get("sd") or {}
     if not mean:
         return "no validation recorded"
     k = validation.get("k")
+    names = {c.get("name") for c in classes}
     parts = [f"{name} {value:.3f} ± {sd.get(name, 0.0):.3f}" for name, value in mean.items()
-             if isinstance(value, float) and "fraction" not in name]
+             if name in names or "dice" in name.lower()]
     return f"Dice {', '.join(parts)} ({k}-fold CV)" if k else f"Dice {', '.join(parts)}"
 
 
@@ -47,7 +48,8 @@ def model_summary(card: dict[str, Any]) -> dict[str, str]:
         how = f"{arch.get('spatial_dims', '?')}D at {'x'.join(map(str, info.get('spacing', [])))} mm"
     classes = ", ".join(f"{c['value']} = {c['name']}" for c in card.get("classes", []) if c.get("value"))
     return {"name": card.get("name", ""), "task": card.get("task", ""), "modality": card.get("modality", ""),
-            "input": how, "classes": classes, "validation": _figure(card.get("validation", {}))}
+            "input": how, "classes": classes,
+            "validation": _figure(card.get("validation", {}), card.get("classes", []))}
 
 
 def list_models() -> list[dict[str, str]]:
