@@ -91,7 +91,9 @@ def test_predict_refuses_a_tampered_checkpoint_and_an_unknown_model(trained, tmp
     data = bytearray(trained.read_bytes())
     data[-1] ^= 1
     bad.write_bytes(bytes(data))
-    (tmp_path / "bad.json").write_text(trained.with_suffix(".json").read_text())
+    card = json.loads(trained.with_suffix(".json").read_text())
+    card["weights"]["file"] = "bad.safetensors"
+    (tmp_path / "bad.json").write_text(json.dumps(card))
     io.imsave(tmp_path / "x.png", _disc(1)[0], check_contrast=False)
     assert main(["predict", str(bad), str(tmp_path / "x.png"), str(tmp_path / "y.png")]) == 1
     assert "SHA-256" in capsys.readouterr().err and not (tmp_path / "y.png").exists()
