@@ -215,7 +215,7 @@ class Operation:
         """One sentence for the widget on how (or why not) the slice in view is previewed."""
         if self.output_kind == "points":
             return "no preview: the result is a set of points"
-        if self.geometry != "same":
+        if self.geometry != "same" and self.preview != "none":
             return "no preview: the result has a new voxel grid"
         return {
             "slab": "Shows the result on the slice in view, computed from the neighbouring slices it depends on.",
