@@ -370,8 +370,10 @@ class OperationWidget(Container):
         if self.operation.output_kind == "labels":
             data = volume_to_layer_data(volume, name=name, layer_type="labels", features=features)
             count = len(features["index"]) - 1
-            total = float(np.nansum(features["volume_ml"]))
-            show_info(f"{name}: {count} object(s), {total:.2f} mL in all")
+            total = float(np.nansum(features["volume_mm3"]))
+            # a picture's objects have an area (mm^2 of 1 mm pixels when it carries no spacing), not a volume
+            amount = f"{total / 1000.0:.2f} mL" if volume.spatial_ndim == 3 else f"{total:.0f} mm\u00b2"
+            show_info(f"{name}: {count} object(s), {amount} in all")
         else:
             data = volume_to_layer_data(volume, name=name, **image_display_kwargs(volume))
         add_layer(self.viewer, *data)
