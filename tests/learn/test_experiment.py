@@ -98,3 +98,21 @@ def test_model_input_shapes_are_checked():
     with pytest.raises(ValueError, match="does not fit a 2D model"):
         as_model_input(np.zeros((4, 8, 8)), 2)
     assert as_model_input(np.zeros((8, 8, 4)), 2).shape == (8, 8)
+
+
+def test_nan_voxels_are_missing_not_garbage_and_infinite_ones_are_refused():
+    model, _, cfg = fit(_cases(6), {**WHOLE, "training": {**WHOLE["training"], "iterations": 40}})
+    card = {"architecture": cfg["network"], "input": cfg["input"]}
+    image, _ = disc_case(7, 64)
+    clean = predict_image(model, card, image)
+    holed = image.copy()
+    holed[:8, :8] = np.nan
+    with pytest.warns(RuntimeWarning, match="64 NaN voxels"):
+        labels = predict_image(model, card, holed)
+    assert (labels[:8, :8] == 0).all()
+    assert (labels[20:, 20:] == clean[20:, 20:]).mean() > 0.95  # the rest is segmented as before
+    holed[0, 0] = np.inf
+    with pytest.raises(ValueError, match="infinite|inf"):
+        predict_image(model, card, holed)
+    with pytest.raises(ValueError, match="every voxel"):
+        predict_image(model, card, np.full((16, 16), np.nan, np.float32))

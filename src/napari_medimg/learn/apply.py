@@ -127,7 +127,43 @@ def predict_image(model, card: dict, image: np.ndarray, spacing: Sequence[float]
     numpy.ndarray or tuple of numpy.ndarray
         Labels with the image's spatial shape, smallest unsigned dtype; with
         ``uncertainty=True``, ``(labels, uncertainty)``.
+
+    Raises
+    ------
+    TypeError, ValueError
+        For an array no model can take (complex, empty, infinite values). NaN voxels are
+        taken as missing: the model sees the image's median there, they are labelled 0,
+        and a warning gives how many.
     """
+    import warnings
+
+    from ..processing._validate import check_operation_input, count_nonfinite
+
+    data = check_operation_input(np.asarray(image), "segmentation model")
+    missing = None
+    if np.issubdtype(data.dtype, np.floating) and count_nonfinite(data)[0]:
+        missing = np.isnan(data)
+        if missing.all():
+            raise ValueError("segmentation model: every voxel of the image is NaN (no value to segment)")
+        data = np.where(missing, np.nanmedian(data), data)  # the median moves no percentile or window much
+        warnings.warn(f"segmentation model: {int(missing.sum())} NaN voxels taken as missing (labelled 0)",
+                      RuntimeWarning, stacklevel=2)
+    result = _predict(model, card, data, spacing, device=device, uncertainty=uncertainty, progress=progress,
+                      cancel=cancel, **kwargs)
+    if missing is None:
+        return result
+    labels, unsure = result if uncertainty else (result, None)
+    if missing.shape != labels.shape:  # a colour picture: missing in any channel
+        missing = missing.any(axis=-1)
+    labels[missing] = 0
+    if unsure is not None:
+        unsure[missing] = 0
+    return (labels, unsure) if uncertainty else labels
+
+
+def _predict(model, card: dict, image: np.ndarray, spacing, *, device, uncertainty: bool, progress, cancel,
+             **kwargs):
+    """:func:`predict_image` on an image without NaN."""
     from ..progress import OperationCancelled
     from .infer import predict
 
