@@ -78,10 +78,10 @@ def _output_name(path: Path) -> str:
 
 def _write_labels(labels, output: Path, *, overwrite: bool) -> Path:
     from . import write
+    from .io.label_map import sidecar_path
 
     written = write(labels, output, overwrite=overwrite)
-    stem = written.name[: -len(".nii.gz")] if written.name.lower().endswith(".nii.gz") else written.stem
-    sidecar = written.with_name(stem + ".json")  # the class map napari-medimg's reader picks up
+    sidecar = sidecar_path(written)  # the class map napari-medimg's reader picks up
     if overwrite or not sidecar.exists():
         sidecar.write_text(json.dumps({"labels": labels.metadata.get("classes", [])}, indent=1) + "\n")
     return written

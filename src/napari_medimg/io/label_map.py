@@ -34,7 +34,7 @@ import numpy as np
 
 from .errors import ImageReadError
 
-__all__ = ["LabelClass", "parse_label_map", "read_label_map", "read_dicom_seg_classes", "sidecar_of", "dicom_lab_to_rgb"]
+__all__ = ["LabelClass", "parse_label_map", "read_label_map", "read_dicom_seg_classes", "sidecar_of", "sidecar_path", "dicom_lab_to_rgb"]
 
 _IMAGE_EXTENSIONS = (".nii.gz", ".seg.nrrd", ".nii", ".nrrd", ".nhdr", ".mha", ".mhd", ".dcm")
 
@@ -258,6 +258,14 @@ def sidecar_of(path: str | os.PathLike) -> Path | None:
     >>> sidecar_of("/no/such/folder/case.nii.gz") is None
     True
     """
+    for candidate in _sidecar_candidates(path):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _sidecar_candidates(path: str | os.PathLike) -> list[Path]:
+    """Where a labels file's sidecar may be, the preferred place first."""
     path = Path(path)
     name = path.name
     stems = []
@@ -268,8 +276,15 @@ def sidecar_of(path: str | os.PathLike) -> Path | None:
         stems.insert(0, name[: -len(".nrrd")])
     if not stems:
         stems.append(path.stem)
-    for stem in dict.fromkeys(stems):
-        candidate = path.with_name(stem + ".json")
-        if candidate.is_file():
-            return candidate
-    return None
+    return [path.with_name(stem + ".json") for stem in dict.fromkeys(stems)]
+
+
+def sidecar_path(path: str | os.PathLike) -> Path:
+    """Where to write the sidecar of a labels file (the first place :func:`sidecar_of` looks).
+
+    Examples
+    --------
+    >>> sidecar_path("/data/case_seg.nii.gz").name
+    'case_seg.json'
+    """
+    return _sidecar_candidates(path)[0]

@@ -145,7 +145,8 @@ def predict_image(model, card: dict, image: np.ndarray, spacing: Sequence[float]
         missing = np.isnan(data)
         if missing.all():
             raise ValueError("segmentation model: every voxel of the image is NaN (no value to segment)")
-        data = np.where(missing, np.nanmedian(data), data)  # the median moves no percentile or window much
+        # the median moves no percentile or window much; float32 as the model takes it (no float64 copy)
+        data = np.where(missing, np.float32(np.nanmedian(data)), data.astype(np.float32, copy=False))
         warnings.warn(f"segmentation model: {int(missing.sum())} NaN voxels taken as missing (labelled 0)",
                       RuntimeWarning, stacklevel=2)
     result = _predict(model, card, data, spacing, device=device, uncertainty=uncertainty, progress=progress,
