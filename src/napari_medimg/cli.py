@@ -82,7 +82,8 @@ def _cmd_run(args: argparse.Namespace, extra: list[str]) -> int:
     result = operation.run(read(args.input), values)
     if operation.output_kind == "points":
         written = write_table_output(result.table(), args.output, overwrite=args.overwrite)
-        print(f"{operation.name}: wrote {len(result)} points to {written}")
+        summary = result.summary() if hasattr(result, "summary") else f"{len(result)} points"
+        print(f"{operation.name}: wrote {len(result)} points to {written} ({summary})")
         return 0
     written = write(result, args.output, overwrite=args.overwrite)
     print(f"{operation.name}: wrote {written}")

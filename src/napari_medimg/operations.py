@@ -1123,7 +1123,7 @@ OPERATIONS: tuple[Operation, ...] = (
     ),
     Operation(
         name="chest_ct_lungs",
-        title="Chest CT: lungs",
+        title="Lungs (chest CT)",
         menu="Recipes",
         function="napari_medimg.apps.chest_ct:segment_lungs",
         input_kind="image",
@@ -1134,7 +1134,7 @@ OPERATIONS: tuple[Operation, ...] = (
     ),
     Operation(
         name="chest_xray_lung_fields",
-        title="Chest X-ray: lung fields",
+        title="Lung fields (chest X-ray)",
         menu="Recipes",
         function="napari_medimg.apps.chest_xray:segment_lung_fields",
         input_kind="image",
@@ -1155,11 +1155,37 @@ OPERATIONS: tuple[Operation, ...] = (
         parameters=(
             _p("model", str, "cxr-lungs-heart", "", "A shipped model (`napari-medimg models` lists what each segments, "
                "on which images, and its validation figure).",
-               choices=tuple(shipped_names())),
+               choices=tuple(shipped_names("segmentation"))),
         ),
         reports_progress=True,
         geometry="new",
         preview="none",
+    ),
+    Operation(
+        name="lung_nodule_candidates",
+        title="Lung nodule candidates (chest CT)",
+        menu="Recipes",
+        function="napari_medimg.apps.chest_ct_nodules:nodule_candidates",
+        input_kind="image",
+        output_kind="points",
+        parameters=(
+            _p("min_diameter_mm", float, 5.0, "mm", "Smallest nodule looked for; also the least distance between two.",
+               minimum=1.0, maximum=50.0),
+            _p("max_diameter_mm", float, 30.0, "mm", "Largest nodule looked for.", minimum=2.0, maximum=80.0),
+            _p("min_hu", float, -400.0, "HU", "A candidate's centre is denser than this.", minimum=-1000.0,
+               maximum=500.0),
+            _p("max_candidates", int, 30, "", "Keep the best this many, ranked by blob strength.", minimum=1,
+               maximum=1000),
+        ),
+        reports_progress=True,
+    ),
+    Operation(
+        name="chest_xray_landmarks",
+        title="Landmarks and cardiothoracic ratio (chest X-ray)",
+        menu="Recipes",
+        function="napari_medimg.apps.chest_xray_landmarks:detect_chest_landmarks",
+        input_kind="image",
+        output_kind="points",
     ),
     Operation(
         name="resample_isotropic",

@@ -18,6 +18,7 @@ import numpy as np
 
 __all__ = [
     "OperationCancelled",
+    "sub_progress",
     "ProgressCallback",
     "CancelCheck",
     "report",
@@ -41,6 +42,13 @@ def report(progress: ProgressCallback | None, fraction: float) -> None:
     """Call ``progress(fraction)`` when a callback was given."""
     if progress is not None:
         progress(min(max(float(fraction), 0.0), 1.0))
+
+
+def sub_progress(progress: ProgressCallback | None, start: float, stop: float) -> ProgressCallback | None:
+    """A callback for one step of a run: its fractions 0..1 fill ``[start, stop]`` of ``progress`` (None stays None)."""
+    if progress is None:
+        return None
+    return lambda fraction: report(progress, start + (stop - start) * fraction)
 
 
 def check_cancel(cancel: CancelCheck | None) -> None:

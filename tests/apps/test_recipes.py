@@ -75,3 +75,33 @@ def test_cxr_lung_fields_on_a_full_resolution_cr_dicom(shared_data):
     right, left = (np.nonzero(labels == v)[1] for v in (1, 2))
     assert right.size and left.size and right.mean() < left.mean()
     assert 0.2 < (labels > 0).mean() < 0.6  # measured 0.45 (a 2k-pixel film, lungs fill much of it)
+
+
+def test_cxr_landmarks_on_a_full_resolution_cr_dicom(shared_data, tmp_path):
+    """The landmark recipe on a radiograph from another source (no mask to score against: the
+    cross-validated errors are in the detector's card): anatomy in order, world mm on its grid,
+    a ratio within the range of the training masks'; then the same from the command line as a CSV."""
+    from napari_medimg.apps.chest_xray_landmarks import LANDMARKS
+    from napari_medimg.cli import main
+
+    path = shared_data / "dicom/single_files/pydicom-data__RG1_UNCR.dcm"
+    image = read(path)
+    points = run_operation("chest_xray_landmarks", image)
+    named = dict(zip(LANDMARKS, points.index))
+    rows, cols = image.array.shape[-2:]
+    assert np.all((points.index >= 0) & (points.index < [rows, cols]))
+    assert named["thorax right"][1] < named["heart right border"][1] < named["heart left border"][1] \
+        < named["thorax left"][1]  # the patient's right on the image's left
+    assert named["right lung apex"][0] < named["right costophrenic angle"][0]
+    assert named["left lung apex"][0] < named["left costophrenic angle"][0]
+    np.testing.assert_allclose(points.world, image.index_to_world(
+        np.concatenate([np.zeros((8, image.spatial_ndim - 2)), points.index], 1)))
+    # the ratio of these masks' heart region (cardiomediastinum outside the lungs) spans 0.14-0.60
+    # over the 58 development radiographs (median 0.43); measured 0.18 here
+    assert 0.1 < points.ratio < 0.65
+    out = tmp_path / "landmarks.csv"
+    assert main(["run", "chest_xray_landmarks", str(path), str(out)]) == 0
+    with open(out, newline="") as handle:
+        table = list(csv.DictReader(handle))
+    assert [r["landmark"] for r in table] == list(LANDMARKS)
+    np.testing.assert_allclose([float(r["x_mm"]) for r in table], points.world[:, -1], rtol=1e-6)

@@ -17,7 +17,7 @@ from napari_medimg import read  # noqa: E402
 from napari_medimg.cli import main  # noqa: E402
 from napari_medimg.learn.registry import shipped_names  # noqa: E402
 
-SHIPPED = ("brats-flair-tumour", "busi-lesion", "cxr-lungs-heart")
+SHIPPED = ("brats-flair-tumour", "busi-lesion", "cxr-landmarks", "cxr-lungs-heart", "pneumonia-cnn")
 
 
 def _disc(seed, n=48):
@@ -113,7 +113,10 @@ def test_models_lists_the_shipped_models_one_per_line_name_first(capsys):
     assert main(["models"]) == 0
     lines = capsys.readouterr().out.strip().splitlines()
     assert [line.split("\t")[0] for line in lines] == list(SHIPPED)
-    assert all("Dice" in line for line in lines)
+    by_name = {line.split("\t")[0]: line for line in lines}
+    assert all("Dice" in by_name[name] for name in ("brats-flair-tumour", "busi-lesion", "cxr-lungs-heart"))
+    assert "accuracy" in by_name["pneumonia-cnn"] and "AUC" in by_name["pneumonia-cnn"]
+    assert "mean error" in by_name["cxr-landmarks"] and "cardiothoracic ratio" in by_name["cxr-landmarks"]
 
 
 def test_predict_a_dicom_series_with_a_shipped_slice_model_keeps_its_geometry(shared_data, tmp_path, capsys):
@@ -128,3 +131,103 @@ def test_predict_a_dicom_series_with_a_shipped_slice_model_keeps_its_geometry(sh
     np.testing.assert_allclose(labels.direction, source.direction, atol=1e-5)
     assert json.loads((tmp_path / "tumour.json").read_text())["labels"] == [
         {"value": 1, "name": "whole tumour", "color": "#e377c2"}]
+
+
+# ---------------------------------------------------------------------------- classifiers
+CSV_COLUMNS = ["image", "class", "probability", "normal", "pneumonia"]
+
+
+@pytest.fixture(scope="module")
+def pneumonia(shared_data):
+    data = np.load(shared_data / "classification" / "pneumoniamnist_train_val.npz")
+    return data["val_images"], data["val_labels"][:, 0].astype(np.int64)
+
+
+def _rows(path):
+    with open(path, newline="") as handle:
+        reader = csv.reader(handle)
+        return next(reader), list(reader)
+
+
+def test_predict_a_folder_of_pngs_with_the_shipped_classifier(pneumonia, tmp_path, capsys):
+    """The contract: ``predict pneumonia-cnn FOLDER_OF_PNGS OUT.csv``, one row per image. The
+    val images were in the shipped model's training data: this checks the table, not the model."""
+    images, labels = pneumonia
+    folder = tmp_path / "pngs"
+    folder.mkdir()
+    for i in range(12):
+        io.imsave(folder / f"cxr{i:02d}.png", images[i], check_contrast=False)
+    (folder / "notes.txt").write_text("not an image")
+    out = tmp_path / "classes.csv"
+    assert main(["predict", "pneumonia-cnn", str(folder), str(out), "--saliency", str(tmp_path / "maps")]) == 0
+    header, rows = _rows(out)
+    assert header == CSV_COLUMNS
+    assert [r[0] for r in rows] == [f"cxr{i:02d}.png" for i in range(12)]
+    for name, cls, probability, p_normal, p_pneumonia in rows:
+        p = np.array([float(p_normal), float(p_pneumonia)])
+        assert p.sum() == pytest.approx(1.0, abs=2e-6)
+        assert cls == ["normal", "pneumonia"][int(p.argmax())] and float(probability) == pytest.approx(p.max())
+    predicted = np.array([r[1] == "pneumonia" for r in rows])
+    assert np.mean(predicted == labels[:12].astype(bool)) >= 10 / 12
+    maps = sorted((tmp_path / "maps").glob("*.png"))
+    assert [m.name for m in maps] == [f"cxr{i:02d}.saliency.png" for i in range(12)]
+    assert io.imread(maps[0]).shape == (28, 28)
+    # the output exists now: a second run refuses to overwrite it
+    assert main(["predict", "pneumonia-cnn", str(folder), str(out)]) == 1
+    assert "exists" in capsys.readouterr().err
+
+
+def test_predict_an_npz_stack_and_refuse_wrong_outputs(pneumonia, tmp_path, capsys):
+    images, labels = pneumonia
+    np.savez(tmp_path / "stack.npz", scans=images[:5], labels=labels[:5])
+    out = tmp_path / "stack.csv"
+    assert main(["predict", "pneumonia-cnn", str(tmp_path / "stack.npz"), str(out)]) == 0
+    _, rows = _rows(out)
+    assert [r[0] for r in rows] == [f"stack.npz:scans[{i}]" for i in range(5)]  # the labels array is not an image
+    assert main(["predict", "pneumonia-cnn", str(tmp_path / "stack.npz"), str(tmp_path / "x.png")]) == 1
+    assert "CSV" in capsys.readouterr().err
+    np.savez(tmp_path / "flat.npz", values=np.arange(5))
+    assert main(["predict", "pneumonia-cnn", str(tmp_path / "flat.npz"), str(tmp_path / "y.csv")]) == 1
+    assert "no image stack" in capsys.readouterr().err and not (tmp_path / "y.csv").exists()
+
+
+def test_train_a_classifier_from_a_csv_and_predict_with_it(pneumonia, tmp_path, capsys):
+    images, labels = pneumonia
+    rng = np.random.default_rng(0)
+    pick = np.concatenate([rng.choice(np.flatnonzero(labels == k), 30, replace=False) for k in (0, 1)])
+    rows = []
+    for i in pick:
+        io.imsave(tmp_path / f"im{i}.png", images[i], check_contrast=False)
+        rows.append({"image": f"im{i}.png", "class": ["normal", "pneumonia"][labels[i]]})
+    with open(tmp_path / "tags.csv", "w", newline="") as handle:
+        writer = csv.DictWriter(handle, ["image", "class"])
+        writer.writeheader()
+        writer.writerows(rows)
+    config = {"kind": "classifier", "name": "tiny-pneumonia", "data": {"csv": "tags.csv"},
+              "training": {"iterations": 20, "batch_size": 16, "steps_per_epoch": 10}}
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(config))
+    assert main(["train", str(tmp_path / "c.yaml"), "--out", str(tmp_path / "tiny.safetensors")]) == 0
+    card = json.loads((tmp_path / "tiny.json").read_text())
+    assert card["kind"] == "classifier" and [c["name"] for c in card["classes"]] == ["normal", "pneumonia"]
+    assert card["training"]["iterations_run"] == 20 and set(card["calibration"]) >= {"temperature", "bias"}
+    assert main(["predict", str(tmp_path / "tiny.safetensors"), str(tmp_path / f"im{pick[0]}.png"),
+                 str(tmp_path / "one.csv")]) == 0
+    header, rows = _rows(tmp_path / "one.csv")
+    assert header == CSV_COLUMNS and len(rows) == 1
+
+
+def test_predict_landmarks_writes_world_coordinates(shared_data, tmp_path):
+    """A detector's CSV: one row per landmark, world mm of the image's grid (a picture, which has
+    no spacing: 1 mm pixels from the origin), confidence and class."""
+    from napari_medimg.apps.chest_xray_landmarks import LANDMARKS
+
+    source = shared_data / "xray/cxr_lungs_covid/images/002.png"
+    out = tmp_path / "landmarks.csv"
+    assert main(["predict", "cxr-landmarks", str(source), str(out)]) == 0
+    header, rows = _rows(out)
+    assert header == ["image", "class", "confidence", "y_mm", "x_mm", "row", "col"]
+    assert [r[1] for r in rows] == list(LANDMARKS)
+    values = np.array([[float(v) for v in r[2:]] for r in rows])
+    assert ((values[:, 0] > 0) & (values[:, 0] <= 1)).all()
+    np.testing.assert_allclose(values[:, 1:3], values[:, 3:5], atol=0.01)  # 1 mm pixels from the origin
+    assert main(["predict", "cxr-landmarks", str(source), str(tmp_path / "x.png")]) == 1

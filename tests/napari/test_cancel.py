@@ -142,7 +142,10 @@ def test_operations_that_report_progress_are_covered_or_listed():
         "split_objects", "pixel_classifier", "resample_isotropic", "resample_labels_isotropic", "resample_to_reference",
         "resample_labels_to_reference", "resample_axis_aligned",
     }
-    assert long_ones - set(CASES) - set(NOT_YET) - quick == set()
+    # needs a chest CT (this file's synthetic volume has no lungs): Cancel through the menu is
+    # tested on pyradiomics' lung1 in tests/apps/test_nodules.py
+    chest_ct = {"lung_nodule_candidates"}
+    assert long_ones - set(CASES) - set(NOT_YET) - quick - chest_ct == set()
 
 
 def test_a_failed_run_shows_failure_not_100_percent(make_napari_viewer, qtbot):

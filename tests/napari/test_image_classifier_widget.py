@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from _pneumonia import pneumonia_stack
 from _widgets import open_widget
 from napari_medimg._qt.image_classifier_widget import (
     PREDICTIONS_METADATA_KEY,
@@ -29,14 +30,7 @@ TRANSLATE = (3.0, 0.0, 0.0)
 @pytest.fixture(scope="module")
 def stack(shared_data):
     """Images (500, 28, 28) and labels: 300 balanced training images, then 200 validation images."""
-    data = np.load(shared_data / "classification" / "pneumoniamnist_train_val.npz")
-    labels = data["train_labels"][:, 0]
-    rng = np.random.default_rng(0)
-    train = np.sort(np.concatenate([
-        rng.choice(np.flatnonzero(labels == k), N_TRAIN // 2, replace=False) for k in (0, 1)
-    ]))
-    images = np.concatenate([data["train_images"][train], data["val_images"][:N_VAL]])
-    return images, np.concatenate([labels[train], data["val_labels"][:N_VAL, 0]]).astype(np.int64)
+    return pneumonia_stack(shared_data, N_TRAIN, N_VAL)
 
 
 def _wait(qtbot, worker, timeout=30_000):

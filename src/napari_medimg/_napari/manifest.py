@@ -97,6 +97,7 @@ def build_manifest() -> dict[str, Any]:
         ("display", "Window, level and 3D rendering", "display_widget:DisplayWidget"),
         ("three_views", "Three views (axial, coronal, sagittal)", "three_views:ThreeViewsWidget"),
         ("train_segmentation", "Train a segmentation model (U-Net)", "train_widget:TrainWidget"),
+        ("train_landmarks", "Train a landmark detector (points)", "landmark_widget:LandmarkWidget"),
     ):
         commands.append({"id": f"{PLUGIN}.{key}", "title": title, "python_name": f"napari_medimg._qt.{target}"})
     widgets = [
@@ -112,6 +113,7 @@ def build_manifest() -> dict[str, Any]:
         {"command": f"{PLUGIN}.display", "display_name": "Window, level and 3D rendering"},
         {"command": f"{PLUGIN}.three_views", "display_name": "Three views (axial, coronal, sagittal)"},
         {"command": f"{PLUGIN}.train_segmentation", "display_name": "Train a segmentation model (U-Net)"},
+        {"command": f"{PLUGIN}.train_landmarks", "display_name": "Train a landmark detector (points)"},
     ]
     menus: dict[str, list[dict[str, str]]] = {
         "napari/file/io_utilities": [{"command": f"{PLUGIN}.dicom_browser"}, {"command": f"{PLUGIN}.prefer_reader"}],
@@ -142,6 +144,7 @@ def build_manifest() -> dict[str, Any]:
         widgets.append({"command": command, "display_name": op.title})
         menus.setdefault(submenu_id(op.menu), []).append({"command": command})
     menus.setdefault(submenu_id("Learn"), []).append({"command": f"{PLUGIN}.train_segmentation"})
+    menus[submenu_id("Learn")].append({"command": f"{PLUGIN}.train_landmarks"})
     return {
         "name": PLUGIN,
         "display_name": "napari-medimg",  # napari adds it to every menu title: keep it short

@@ -25,11 +25,11 @@ def plain(value: Any) -> Any:
     return value.item() if isinstance(value, np.generic) else value
 
 
-def confusion_text(confusion: np.ndarray, classes: Sequence[Any]) -> str:
-    """A confusion matrix as aligned text (rows: tagged class, columns: predicted)."""
+def confusion_text(confusion: np.ndarray, classes: Sequence[Any], how: str = "out-of-fold") -> str:
+    """A confusion matrix as aligned text (rows: tagged class, columns: predicted; ``how`` they were predicted)."""
     names = [str(plain(c)) for c in classes]
     width = max(6, *(len(n) + 2 for n in names), *(len(str(int(v))) + 2 for v in confusion.ravel()))
-    lines = ["confusion (rows: tagged class, columns: predicted; out-of-fold)"]
+    lines = [f"confusion (rows: tagged class, columns: predicted; {how})"]
     lines.append(" " * width + "".join(n.rjust(width) for n in names))
     for name, values in zip(names, confusion):
         lines.append(name.rjust(width) + "".join(str(int(v)).rjust(width) for v in values))

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 import threading
+from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import numpy as np
@@ -50,15 +51,20 @@ __all__ = [
     "image_stack",
     "TAGS_METADATA_KEY",
     "PREDICTIONS_METADATA_KEY",
+    "PROBABILITIES_METADATA_KEY",
 ]
 
 #: ``layer.metadata`` key of the tags: ``{image index: class}``
 TAGS_METADATA_KEY = "medimg_image_tags"
 #: ``layer.metadata`` key of the predictions: ``{image index: predicted class}``, every image
 PREDICTIONS_METADATA_KEY = "medimg_image_predictions"
+#: ``layer.metadata`` key of a CNN's probability of each predicted class: ``{image index: probability}``
+PROBABILITIES_METADATA_KEY = "medimg_image_probabilities"
+#: the choice of the model box that trains a CNN (:mod:`.image_classifier_cnn`)
+CNN = "cnn"
 #: grid of the SVM / logistic regression ``C`` searched by cross-validation on the tagged images
 C_GRID = (1.0, 3.0, 10.0)
-TABLE_COLUMNS = ("index", "tag", "predicted")
+TABLE_COLUMNS = ("index", "tag", "predicted", "probability")
 
 
 # ============================================================================ data
@@ -143,6 +149,10 @@ class ImageClassification:
         Scores, confusion matrix and counts as text.
     metadata : dict
         JSON metadata saved with the model.
+    probabilities : numpy.ndarray or None
+        ``(n, classes)`` calibrated probabilities (CNN classifiers).
+    saliency : numpy.ndarray or None
+        ``(n, y, x)`` uint8 Grad-CAM map of each image's prediction (CNN classifiers).
     """
 
     classifier: Any
@@ -150,6 +160,8 @@ class ImageClassification:
     scores: Any
     summary: str
     metadata: dict
+    probabilities: np.ndarray | None = None
+    saliency: np.ndarray | None = None
 
 
 def _params_text(params: Mapping[str, Any]) -> str:
@@ -272,6 +284,76 @@ def predict_images(classifier: Any, metadata: Mapping[str, Any], images: np.ndar
     return ImageClassification(classifier, predictions, None, "\n".join(lines), dict(metadata))
 
 
+# ============================================================================ gallery
+#: the gallery shows at most this many thumbnails (the first images of a longer stack)
+GALLERY_LIMIT = 2000
+_THUMBNAIL = 64
+_INDEX_ROLE = 0x0100 + 1  # Qt.ItemDataRole.UserRole + 1: the image index of a gallery item
+
+
+def _gallery_widget() -> Any:
+    """An icon-mode list of thumbnails (click one to show its image)."""
+    from qtpy.QtCore import QSize, Qt
+    from qtpy.QtWidgets import QListView, QListWidget
+
+    gallery = QListWidget()
+    gallery.setViewMode(QListView.ViewMode.IconMode)
+    gallery.setIconSize(QSize(_THUMBNAIL, _THUMBNAIL))
+    gallery.setGridSize(QSize(_THUMBNAIL + 36, _THUMBNAIL + 40))  # room for "123" over "t1 p0 .97"
+    gallery.setTextElideMode(Qt.TextElideMode.ElideNone)
+    gallery.setResizeMode(QListView.ResizeMode.Adjust)
+    gallery.setUniformItemSizes(True)
+    gallery.setMinimumHeight(200)
+    gallery.setToolTip("Thumbnails with their tag and prediction; click one to show it.")
+    return gallery
+
+
+def _thumbnail(image: np.ndarray) -> Any:
+    """A grey QIcon of a 2D image (percentile window, at most 64 px a side)."""
+    from qtpy.QtCore import Qt
+    from qtpy.QtGui import QIcon, QImage, QPixmap
+
+    step = max(1, int(np.ceil(max(image.shape) / _THUMBNAIL)))
+    small = np.asarray(image[::step, ::step], dtype=np.float32)
+    low, high = np.percentile(small, [1, 99]) if small.size else (0.0, 1.0)
+    grey = np.ascontiguousarray(np.clip((small - low) / max(high - low, 1e-12) * 255, 0, 255).astype(np.uint8))
+    qimage = QImage(grey.data, grey.shape[1], grey.shape[0], grey.strides[0], QImage.Format.Format_Grayscale8)
+    pixmap = QPixmap.fromImage(qimage.copy())
+    return QIcon(pixmap.scaled(_THUMBNAIL, _THUMBNAIL, Qt.AspectRatioMode.KeepAspectRatio))
+
+
+def _fill_gallery(gallery: Any, images: np.ndarray | None) -> None:
+    from qtpy.QtWidgets import QListWidgetItem
+
+    gallery.clear()
+    if images is None:
+        return
+    for i in range(min(len(images), GALLERY_LIMIT)):
+        item = QListWidgetItem(_thumbnail(images[i]), str(i))
+        item.setData(_INDEX_ROLE, i)
+        gallery.addItem(item)
+
+
+def _caption_gallery(gallery: Any, tags: Mapping[int, Any], predictions: Mapping[int, Any],
+                     probabilities: Mapping[int, float]) -> None:
+    """Each thumbnail's caption: index, tag (``t``), prediction (``p``) and its probability; red if they differ."""
+    from qtpy.QtGui import QBrush, QColor
+
+    wrong, plain_brush = QBrush(QColor(200, 60, 60, 120)), QBrush()
+    for row in range(gallery.count()):
+        item = gallery.item(row)
+        i = int(item.data(_INDEX_ROLE))
+        tag, predicted, probability = tags.get(i), predictions.get(i), probabilities.get(i)
+        parts = [f"{i}\n"]
+        if tag is not None:
+            parts.append(f"t{tag}")
+        if predicted is not None:
+            parts.append(f"p{predicted}" + (f" {float(probability):.2f}".replace(" 0.", " .").replace(" 1.00", " 1")
+                                             if probability is not None else ""))
+        item.setText(" ".join(parts).replace("\n ", "\n"))
+        item.setBackground(wrong if tag is not None and predicted is not None and tag != predicted else plain_brush)
+
+
 # ============================================================================ widget
 class ImageClassifierWidget(Container):
     """Tag whole images of a stack, train a classifier, predict the others.
@@ -287,6 +369,7 @@ class ImageClassifierWidget(Container):
         from qtpy.QtWidgets import QAbstractItemView, QTableWidget
 
         from ..analysis.classify import CLASSIFIERS
+        from ..learn.registry import shipped_names
 
         super().__init__(labels=True)
         self.viewer = napari_viewer
@@ -304,8 +387,15 @@ class ImageClassifierWidget(Container):
         self.tag_status = Label(value="")
         self.view_status = Label(value="")
         # training
-        self.model_kind = ComboBox(choices=list(CLASSIFIERS), value="svm", label="model",
-                                   tooltip="RBF SVM (C chosen by CV), random forest or logistic regression.")
+        self.model_kind = ComboBox(choices=[*CLASSIFIERS, CNN], value="svm", label="model",
+                                   tooltip="RBF SVM (C chosen by CV), random forest or logistic regression on "
+                                           "image descriptors; or cnn: a small residual network trained on the "
+                                           "tagged images (calibrated probabilities and saliency maps).")
+        self.cnn_steps = SpinBox(value=300, min=10, max=20000, step=50, label="CNN steps",
+                                 tooltip="Training steps of the CNN (batches of 32 tagged images).")
+        self.shipped = ComboBox(choices=shipped_names("classifier"), label="shipped model",
+                                tooltip="A classifier trained by napari-medimg (see `napari-medimg models`).")
+        self.shipped_button = PushButton(text="Classify with the shipped model")
         self.cv_folds = SpinBox(
             value=3, min=2, max=10, label="CV folds",
             tooltip="Folds of the grid search and of the reported CV (fewer if a class has few tags).",
@@ -315,9 +405,11 @@ class ImageClassifierWidget(Container):
         self.progress_bar = ProgressBar(value=0, min=0, max=1, label="working", visible=False)
         self.results = read_only_text("results", height=170)
         # model files
-        self.save_path = FileEdit(mode="w", filter="*.skops", label="save model to", value="")
+        self.save_path = FileEdit(mode="w", filter="*.skops *.safetensors", label="save model to", value="",
+                                  tooltip="A .skops file for descriptor classifiers, .safetensors (and its .json "
+                                          "card) for a CNN.")
         self.save_button = PushButton(text="Save model")
-        self.load_path = FileEdit(mode="r", filter="*.skops", label="model file", value="")
+        self.load_path = FileEdit(mode="r", filter="*.skops *.safetensors", label="model file", value="")
         self.load_button = PushButton(text="Load model and predict")
         self.extend(
             [
@@ -328,7 +420,10 @@ class ImageClassifierWidget(Container):
                 self.view_status,
                 self.model_kind,
                 self.cv_folds,
+                self.cnn_steps,
                 side_by_side(self.train_button, self.cancel_button),
+                self.shipped,
+                self.shipped_button,
                 self.progress_bar,
                 self.results,
                 self.save_path,
@@ -345,6 +440,9 @@ class ImageClassifierWidget(Container):
         self.table.setMinimumHeight(160)
         self.table.setToolTip("Double-click a row to show that image.")
         self.native.layout().addWidget(self.table)
+        self.gallery = _gallery_widget()
+        self.gallery.itemClicked.connect(lambda item: self.show_image(int(item.data(_INDEX_ROLE))))
+        self.native.layout().addWidget(self.gallery)
         self.classifier: Any = None
         self.model_metadata: dict = {}
         self.result: ImageClassification | None = None
@@ -356,6 +454,7 @@ class ImageClassifierWidget(Container):
         self.untag_button.changed.connect(self.untag_in_view)
         self.clear_button.changed.connect(self.clear_tags)
         self.train_button.changed.connect(self.train)
+        self.shipped_button.changed.connect(self._shipped_clicked)
         self.cancel_button.changed.connect(self.cancel)
         self.save_button.changed.connect(self._save_clicked)
         self.load_button.changed.connect(self._load_clicked)
@@ -364,6 +463,9 @@ class ImageClassifierWidget(Container):
         follow_viewer(self, napari_viewer.layers.events.inserted, self.reset_choices)
         follow_viewer(self, napari_viewer.layers.events.removed, self.reset_choices)
         follow_viewer(self, napari_viewer.dims.events.current_step, self._show_in_view)
+        self.tag_keys = self._bind_tag_keys()
+        self.tag_status.tooltip = (f"Keys {', '.join(self.tag_keys)}: tag the image in view with that class and "
+                                   "show the next one." if self.tag_keys else "")
         self._set_layer(self.image_layer.value)
 
     # ------------------------------------------------------------------ layer
@@ -375,7 +477,32 @@ class ImageClassifierWidget(Container):
         self._layer = layer
         if layer is not None:
             layer.events.metadata.connect(self._refresh)
+        _fill_gallery(self.gallery, image_stack(layer) if self._n_images() else None)
         self._refresh()
+
+    def _bind_tag_keys(self) -> list[str]:
+        """Bind the keys 0-9 (where napari leaves them free) to :meth:`tag_and_advance`; unbound with the widget."""
+        bound = []
+        for digit in range(10):
+            def tag(_viewer: Any, value: int = digit) -> None:
+                self.tag_and_advance(value)
+
+            tag.__doc__ = f"Tag the image in view as class {digit} and show the next one (Classify images)."
+            try:
+                self.viewer.bind_key(str(digit), tag, overwrite=False)
+            except ValueError:  # napari or another plugin uses it
+                continue
+            bound.append(str(digit))
+
+        def unbind(*_: Any) -> None:
+            for key in bound:
+                try:
+                    self.viewer.bind_key(key, None)
+                except (RuntimeError, ValueError, KeyError):  # the viewer went first
+                    pass
+
+        self.native.destroyed.connect(unbind)
+        return bound
 
     @property
     def tags(self) -> dict[int, Any]:
@@ -473,6 +600,16 @@ class ImageClassifierWidget(Container):
         if index is not None:
             self.tag(index, int(self.class_value.value))
 
+    def tag_and_advance(self, value: int) -> None:
+        """Tag the image in view as ``value`` and move the slider to the next image."""
+        index = self._in_view_or_error()
+        if index is None:
+            return
+        self.class_value.value = int(value)
+        self.tag(index, int(value))
+        if index + 1 < self._n_images():
+            self.show_image(index + 1)
+
     def untag_in_view(self) -> None:
         """Remove the tag of the image in view."""
         index = self._in_view_or_error()
@@ -494,10 +631,13 @@ class ImageClassifierWidget(Container):
             self.tag_status.value = counts_text(np.array(list(tags.values())), f"{len(tags)} tagged")
         else:
             self.tag_status.value = "no tags yet"
-        self._fill_table(tags, self.predictions)
+        predictions, probabilities = self.predictions, _read_map(self._layer, PROBABILITIES_METADATA_KEY)
+        self._fill_table(tags, predictions, probabilities)
+        _caption_gallery(self.gallery, tags, predictions, probabilities)
         self._show_in_view()
 
-    def _fill_table(self, tags: Mapping[int, Any], predictions: Mapping[int, Any]) -> None:
+    def _fill_table(self, tags: Mapping[int, Any], predictions: Mapping[int, Any],
+                    probabilities: Mapping[int, float]) -> None:
         from qtpy.QtGui import QBrush, QColor
         from qtpy.QtWidgets import QTableWidgetItem
 
@@ -508,9 +648,10 @@ class ImageClassifierWidget(Container):
             table.setRowCount(n)
             wrong = QBrush(QColor(200, 60, 60, 90))
             for row in range(n):
-                tag, predicted = tags.get(row), predictions.get(row)
+                tag, predicted, probability = tags.get(row), predictions.get(row), probabilities.get(row)
                 cells = (str(row), "" if tag is None else str(tag),
-                         "" if predicted is None else str(predicted))
+                         "" if predicted is None else str(predicted),
+                         "" if probability is None else f"{float(probability):.3f}")
                 for column, text in enumerate(cells):
                     item = QTableWidgetItem(text)
                     if tag is not None and predicted is not None and tag != predicted:
@@ -535,7 +676,7 @@ class ImageClassifierWidget(Container):
 
     # ---------------------------------------------------------------- running
     def _buttons(self) -> list[Any]:
-        return [self.train_button, self.load_button, self.progress_bar]
+        return [self.train_button, self.load_button, self.shipped_button, self.progress_bar]
 
     def _start(self, function: Callable[..., Any], *args: Any, on_result: Callable[[Any], None], title: str,
                start_thread: bool, **kwargs: Any) -> Any:
@@ -572,6 +713,14 @@ class ImageClassifierWidget(Container):
             self.results.value = f"Train: {exc}"
             return None
         self.results.value = f"training on {len(tags)} tagged images ..."
+        if self.model_kind.value == CNN:
+            from .image_classifier_cnn import train_cnn_image_classifier
+
+            return self._start(
+                train_cnn_image_classifier, images, tags, iterations=int(self.cnn_steps.value),
+                on_result=lambda result: self._show_result(layer, result), title="Train CNN",
+                start_thread=start_thread,
+            )
         return self._start(
             train_image_classifier, images, tags, kind=self.model_kind.value, cv=int(self.cv_folds.value),
             on_result=lambda result: self._show_result(layer, result), title="Train",
@@ -585,26 +734,62 @@ class ImageClassifierWidget(Container):
         self.results.value = result.summary
         if layer not in self.viewer.layers:
             return
+        if result.probabilities is not None:
+            chosen = result.probabilities.max(1)
+            self._write(layer, PROBABILITIES_METADATA_KEY, dict(enumerate(float(p) for p in chosen)))
+        elif PROBABILITIES_METADATA_KEY in (layer.metadata or {}):
+            self._write(layer, PROBABILITIES_METADATA_KEY, {})
+        if result.saliency is not None:
+            self._show_saliency(layer, result.saliency)
         # the layer's metadata event refreshes the table and the status when it is the chosen layer
         self._write(layer, PREDICTIONS_METADATA_KEY, dict(enumerate(result.predictions.tolist())))
+
+    def _show_saliency(self, layer: Any, saliency: np.ndarray) -> None:
+        """The saliency maps as an image layer over the stack (replaced on the next prediction)."""
+        name = f"{layer.name} saliency"
+        placement = {"scale": layer.scale, "translate": layer.translate, "rotate": layer.rotate,
+                     "affine": layer.affine.affine_matrix}
+        if name in self.viewer.layers:
+            self.viewer.layers.remove(name)
+        self.viewer.add_image(saliency, name=name, colormap="inferno", blending="additive", opacity=0.6,
+                              contrast_limits=(0, 255), metadata={"medimg_saliency_of": layer.name}, **placement)
 
     # ------------------------------------------------------------------ models
     def _save_clicked(self) -> None:
         report_save(self.save_model, self.save_path.value)
 
     def save_model(self, path: Any) -> Any:
-        """Save the last trained (or loaded) image classifier (safe skops format); returns the path."""
+        """Save the last trained (or loaded) image classifier; returns the path.
+
+        Descriptor classifiers go to the safe skops format; a CNN to a ``.safetensors``
+        checkpoint with its ``.json`` model card.
+        """
+        from .image_classifier_cnn import CNNClassifier
+
+        if isinstance(self.classifier, CNNClassifier):
+            from ..learn.checkpoint import save_checkpoint
+
+            if str(path) in ("", "."):
+                raise ValueError("choose a file to save the model to")
+            return save_checkpoint(Path(str(path)).with_suffix(".safetensors"), self.classifier.model,
+                                   self.classifier.card)
         return save_model_file(self.classifier, self.model_metadata, path, missing="train an image classifier (or load one) first")
 
     def _load_clicked(self) -> None:
         self.load_and_predict(self.load_path.value)
 
     def load_and_predict(self, path: Any, *, start_thread: bool = True) -> Any:
-        """Load a saved image classifier (safely) and predict every image of the layer; returns the worker."""
+        """Load a saved image classifier (safely) and predict every image of the layer; returns the worker.
+
+        A ``.safetensors`` checkpoint (a CNN classifier; its card and SHA-256 are checked before
+        loading) or a ``.skops`` descriptor classifier.
+        """
         from napari.utils.notifications import show_error
 
         from ..analysis.classify import ImageClassifier
 
+        if str(path).endswith((".safetensors", ".json")):
+            return self.classify_with_checkpoint(path, start_thread=start_thread)
         loaded = load_model_file(path)
         if loaded is None:
             return None
@@ -629,3 +814,42 @@ class ImageClassifierWidget(Container):
             on_result=lambda result: self._show_result(layer, result), title="Predict",
             start_thread=start_thread,
         )
+
+    def _shipped_clicked(self) -> None:
+        if self.shipped.value:
+            self.classify_with_checkpoint(self.shipped.value)
+
+    def classify_with_checkpoint(self, name_or_path: Any, *, start_thread: bool = True) -> Any:
+        """Classify every image of the layer with a shipped CNN (by name) or a CNN checkpoint; returns the worker."""
+        from napari.utils.notifications import show_error
+
+        from ..learn.checkpoint import read_card
+        from ..learn.registry import model_kind, resolve
+
+        layer = self._layer
+        try:
+            images = image_stack(layer)
+            card = read_card(resolve(str(name_or_path)))
+            if model_kind(card) != "classifier":
+                raise ValueError(f"{card.get('name') or name_or_path} is a {model_kind(card)} model, not an image "
+                                 "classifier; use Segment with a shipped model")
+        except (ValueError, FileNotFoundError) as exc:
+            show_error(f"Classify: {exc}")
+            self.results.value = f"Classify: {exc}"
+            return None
+        self.results.value = f"classifying {len(images)} images with {card.get('name') or name_or_path} ..."
+        return self._start(
+            _classify_with_checkpoint, str(name_or_path), images, self.tags,
+            on_result=lambda result: self._show_result(layer, result), title="Classify",
+            start_thread=start_thread,
+        )
+
+
+def _classify_with_checkpoint(name_or_path: str, images: np.ndarray, tags: Mapping[int, Any],
+                              cancel: Callable[[], bool] | None = None) -> ImageClassification:
+    """Load a CNN classifier (checked) and classify a stack (worker side)."""
+    from ..learn.registry import load_model
+    from .image_classifier_cnn import CNNClassifier, classify_with_cnn
+
+    model, card = load_model(name_or_path)
+    return classify_with_cnn(CNNClassifier(model, card), images, cancel=cancel, tags=tags)

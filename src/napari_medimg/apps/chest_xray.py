@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import functools
-
 import numpy as np
 from scipy import ndimage
 
@@ -13,13 +11,6 @@ __all__ = ["segment_lung_fields", "classical_lung_fields", "LUNG_MODEL"]
 
 #: The shipped model the recipe uses by default (labels 1 right lung, 2 left lung, 3 heart).
 LUNG_MODEL = "cxr-lungs-heart"
-
-
-@functools.lru_cache(maxsize=1)
-def _lung_model():
-    from ..learn.registry import load_model
-
-    return load_model(LUNG_MODEL)
 
 
 def segment_lung_fields(image: np.ndarray, *, method: str = "unet", smoothing_px: float = 2.0) -> np.ndarray:
@@ -53,8 +44,9 @@ def segment_lung_fields(image: np.ndarray, *, method: str = "unet", smoothing_px
     if method != "unet":
         raise ValueError(f"method must be 'unet' or 'classical', got {method!r}")
     from ..learn.apply import predict_image
+    from ..learn.registry import shipped_model
 
-    model, card = _lung_model()
+    model, card = shipped_model(LUNG_MODEL)
     labels = predict_image(model, card, np.asarray(image))
     out = np.zeros(labels.shape, np.uint8)  # the heart (3) is not a lung field
     for side in (1, 2):  # each lung is one field: stray specks (e.g. above a clavicle) are dropped

@@ -26,6 +26,10 @@ checkpoint
     Weights in safetensors + a JSON model card, checked before anything is loaded.
 infer
     Sliding-window inference returning labels on the input grid; whole-image evaluation.
+classify
+    CNN image classifiers: class-balanced training, calibration on held-out images, Grad-CAM.
+registry
+    The shipped models (segmentation and classifiers), found by name.
 """
 
 from __future__ import annotations

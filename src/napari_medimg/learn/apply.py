@@ -18,7 +18,6 @@ one-channel models.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -168,6 +167,9 @@ def _predict(model, card: dict, image: np.ndarray, spacing, *, device, uncertain
     from ..progress import OperationCancelled
     from .infer import predict
 
+    if card.get("kind", "segmentation") != "segmentation":
+        raise ValueError(f"{card.get('name') or 'this model'} is a {card['kind']} model, not a segmentation model: "
+                         "use napari_medimg.learn.classify or .landmarks (or napari-medimg predict)")
     info = card.get("input", {})
     arch = card["architecture"]
     mode = input_mode(info)
@@ -236,13 +238,6 @@ def predict_volume(model, card: dict, volume, **kwargs):
     return dataclasses.replace(volume, array=labels, rgb=False, metadata=meta)
 
 
-@functools.lru_cache(maxsize=2)
-def _shipped(name: str):
-    from .registry import load_model
-
-    return load_model(name)
-
-
 def segment_with_model(volume, *, model: str, progress: Callable[[float], None] | None = None,
                        cancel: Callable[[], bool] | None = None):
     """Segment a Volume with a shipped model (the ``segment_with_model`` operation).
@@ -261,5 +256,7 @@ def segment_with_model(volume, *, model: str, progress: Callable[[float], None] 
     Volume
         Labels on the input's grid, with the model's class names and colours.
     """
-    network, card = _shipped(model)
+    from .registry import shipped_model
+
+    network, card = shipped_model(model)
     return predict_volume(network, card, volume, progress=progress, cancel=cancel)

@@ -470,6 +470,8 @@ class TrainingSession:
 
         model, card = load_checkpoint(path)
         arch = card["architecture"]
+        if card.get("kind", "segmentation") != "segmentation":
+            raise ValueError(f"{path}: an image classifier, not a segmentation model; open it in Classify images")
         if arch.get("spatial_dims") != 2 or arch.get("in_channels") != 1 or "classes" not in card:
             raise ValueError(f"{path}: not a 2D one-channel segmentation model with classes (this widget's kind)")
         session = cls(seed=seed)

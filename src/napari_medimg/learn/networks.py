@@ -1,12 +1,17 @@
 """A registry of networks built from a plain, JSON-serialisable config.
 
+Segmentation networks return logits ``(B, classes, *spatial)``; the image classifier
+(``resnet_classifier``) returns logits ``(B, classes)``; ``slice_sequence`` labels every slice of
+a stack ``(B, Z, C, H, W)`` -> ``(B, classes, Z)`` (:mod:`.sequence`).
+
+MONAI's networks are used where they fit; ``slice_sequence`` is this package's own.
+
 The config lives in a checkpoint's model card, so a checkpoint rebuilds its own network::
 
     {"name": "basic_unet", "spatial_dims": 2, "in_channels": 1, "out_channels": 3,
      "features": [16, 16, 32, 64, 128, 16]}
 
-Networks are MONAI's. torch and MONAI are imported when a network is built, not when this
-module is imported.
+torch and MONAI are imported when a network is built, not when this module is imported.
 """
 
 from __future__ import annotations
@@ -38,6 +43,21 @@ def _segresnet(cfg: dict[str, Any]):
                      dropout_prob=cfg["dropout"] or None)
 
 
+def _resnet_classifier(cfg: dict[str, Any]):
+    from monai.networks.nets import ResNet
+
+    # a 3x3 first convolution without stride or max pooling: small images (28 px) keep their detail
+    return ResNet(block="basic", layers=list(cfg["layers"]), block_inplanes=list(cfg["block_inplanes"]),
+                  spatial_dims=cfg["spatial_dims"], n_input_channels=cfg["in_channels"], conv1_t_size=3,
+                  conv1_t_stride=1, no_max_pool=True, num_classes=cfg["out_channels"])
+
+
+def _slice_sequence(cfg: dict[str, Any]):
+    from .sequence import SliceSequenceNet
+
+    return SliceSequenceNet(cfg["in_channels"], cfg["out_channels"], cfg["features"], cfg["hidden"], cfg["recurrent"])
+
+
 #: name -> (builder, defaults, divisor: patch sizes should be a multiple of it)
 NETWORKS: dict[str, tuple[Callable, dict[str, Any], int]] = {
     # batch norm by default: on small patches lying wholly inside a structure, instance norm
@@ -47,6 +67,10 @@ NETWORKS: dict[str, tuple[Callable, dict[str, Any], int]] = {
                                  "norm": ["batch", {"affine": True}]}, 16),
     "segresnet": (_segresnet, {"init_filters": 8, "blocks_down": [1, 2, 2, 4], "blocks_up": [1, 1, 1],
                                "dropout": 0.0}, 8),
+    # image classifier: logits (B, classes); out_channels = number of classes
+    "resnet_classifier": (_resnet_classifier, {"layers": [2, 2, 2, 2], "block_inplanes": [16, 32, 64, 128]}, 8),
+    # CNN per slice + bidirectional GRU across slices: (B, Z, C, H, W) -> logits (B, classes, Z)
+    "slice_sequence": (_slice_sequence, {"features": [16, 32, 64, 64], "hidden": 64, "recurrent": True}, 16),
 }
 
 
@@ -87,6 +111,9 @@ def check_config(config: dict[str, Any]) -> dict[str, Any]:
         raise UnknownArchitectureError(f"spatial_dims must be 2 or 3, got {cfg['spatial_dims']}")
     if name == "basic_unet" and len(cfg["features"]) != 6:
         raise UnknownArchitectureError(f"basic_unet takes 6 features, got {cfg['features']}")
+    if name == "resnet_classifier" and (len(cfg["layers"]) != 4 or len(cfg["block_inplanes"]) != 4):
+        raise UnknownArchitectureError(f"resnet_classifier takes 4 layers and 4 block_inplanes, got "
+                                       f"{cfg['layers']} and {cfg['block_inplanes']}")
     if name == "segresnet" and cfg["init_filters"] % 8:
         raise UnknownArchitectureError(f"segresnet needs init_filters a multiple of 8 (group norm), got {cfg['init_filters']}")
     return cfg

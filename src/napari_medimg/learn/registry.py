@@ -8,28 +8,58 @@ weights' SHA-256 first. Nothing is downloaded.
 
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
 from typing import Any
 
 from .checkpoint import card_path, read_card
 
-__all__ = ["MODELS_DIR", "shipped_names", "model_summary", "list_models", "resolve", "load_model", "card_markdown"]
+__all__ = ["MODELS_DIR", "model_kind", "shipped_names", "model_summary", "list_models", "resolve", "load_model", "shipped_model", "card_markdown"]
 
 MODELS_DIR = Path(__file__).resolve().parent / "models"
 
 
-def shipped_names() -> list[str]:
-    """Names of the shipped models (sorted)."""
-    return sorted(p.stem for p in MODELS_DIR.glob("*.safetensors"))
+def model_kind(card: dict[str, Any]) -> str:
+    """``"segmentation"``, ``"classifier"`` or ``"landmarks"`` (cards without a kind are segmentation models)."""
+    return card.get("kind", "segmentation")
 
 
-def _figure(validation: dict, classes: list) -> str:
-    """A one-line validation figure: mean ± sd over the folds of each class's Dice (and other Dice figures)."""
+def shipped_names(kind: str | None = None) -> list[str]:
+    """Names of the shipped models (sorted), all of them or those of one ``kind``.
+
+    Parameters
+    ----------
+    kind : {"segmentation", "classifier", "landmarks"}, optional
+        Keep only models of this kind (read from their cards, no torch).
+    """
+    names = sorted(p.stem for p in MODELS_DIR.glob("*.safetensors"))
+    if kind is None:
+        return names
+    return [name for name in names if model_kind(read_card(MODELS_DIR / f"{name}.json")) == kind]
+
+
+#: figures of a classifier's validation, in the order shown
+_CLASSIFIER_FIGURES = (("accuracy", "accuracy"), ("balanced_accuracy", "balanced accuracy"), ("auc", "AUC"),
+                       ("ece", "ECE"))
+
+
+def _figure(validation: dict, classes: list, kind: str = "segmentation") -> str:
+    """A one-line validation figure: mean ± sd over the folds (each class's Dice, or a classifier's figures)."""
     mean, sd = validation.get("mean") or {}, validation.get("sd") or {}
     if not mean:
         return "no validation recorded"
     k = validation.get("k")
+    if kind == "classifier":
+        parts = [f"{label} {mean[key]:.3f} ± {sd.get(key, 0.0):.3f}" for key, label in _CLASSIFIER_FIGURES
+                 if key in mean]
+        return f"{', '.join(parts)} ({k}-fold CV)" if k else ", ".join(parts)
+    if kind == "landmarks":
+        parts = [f"mean error {mean['mean_error_px']:.1f} ± {sd.get('mean_error_px', 0.0):.1f} px"]
+        if "ctr_mean_abs_difference" in mean:
+            parts.append(f"cardiothoracic ratio within {mean['ctr_mean_abs_difference']:.3f} of the masks' "
+                         "(mean absolute difference)")
+        return f"{', '.join(parts)} ({k}-fold CV)" if k else ", ".join(parts)
     names = {c.get("name") for c in classes}
     parts = [f"{name} {value:.3f} ± {sd.get(name, 0.0):.3f}" for name, value in mean.items()
              if name in names or "dice" in name.lower()]
@@ -40,16 +70,23 @@ def model_summary(card: dict[str, Any]) -> dict[str, str]:
     """Name, task, input and validation figure of a model card, as short strings."""
     info = card.get("input", {})
     arch = card.get("architecture", {})
-    if info.get("resize_to"):
+    kind = model_kind(card)
+    if kind in ("classifier", "landmarks"):
+        how = f"2D image, whole image at {'x'.join(map(str, info.get('resize_to', [])))}"
+    elif info.get("resize_to"):
         how = f"{arch.get('spatial_dims', '?')}D image, whole image at {'x'.join(map(str, info['resize_to']))}"
     elif info.get("slice_axis") is not None:
         how = f"volume, slice by slice at {'x'.join(map(str, info.get('spacing', [])))} mm"
     else:
         how = f"{arch.get('spatial_dims', '?')}D at {'x'.join(map(str, info.get('spacing', [])))} mm"
-    classes = ", ".join(f"{c['value']} = {c['name']}" for c in card.get("classes", []) if c.get("value"))
-    return {"name": card.get("name", ""), "task": card.get("task", ""), "modality": card.get("modality", ""),
-            "input": how, "classes": classes,
-            "validation": _figure(card.get("validation", {}), card.get("classes", []))}
+    if kind == "landmarks":
+        classes = ", ".join(c["name"] for c in card.get("classes", []))
+    else:
+        classes = ", ".join(f"{c['value']} = {c['name']}" for c in card.get("classes", [])
+                            if c.get("value") or kind == "classifier")
+    return {"name": card.get("name", ""), "kind": kind, "task": card.get("task", ""),
+            "modality": card.get("modality", ""), "input": how, "classes": classes,
+            "validation": _figure(card.get("validation", {}), card.get("classes", []), kind)}
 
 
 def list_models() -> list[dict[str, str]]:
@@ -82,6 +119,15 @@ def load_model(name_or_path: str | os.PathLike, device="cpu"):
     return load_checkpoint(resolve(name_or_path), device=device)
 
 
+@functools.lru_cache(maxsize=4)
+def shipped_model(name: str):
+    """A shipped model ``(model, card)`` on the CPU, loaded (and checked) once per session.
+
+    Shared by the operations and recipes that run a shipped model; do not change the model.
+    """
+    return load_model(name)
+
+
 def card_markdown(card: dict[str, Any]) -> str:
     """A model card as readable Markdown (written beside a shipped model's JSON card).
 
@@ -97,33 +143,53 @@ def card_markdown(card: dict[str, Any]) -> str:
     """
     summary = model_summary(card)
     training, validation = card.get("training", {}), card.get("validation", {})
+    arch = card["architecture"]
+    shape = (f"layers {arch.get('layers')}, widths {arch.get('block_inplanes')}" if summary["kind"] == "classifier"
+             else f"features {arch.get('features')}")
+    unit = "patches" if summary["kind"] == "segmentation" else "images"
     lines = [f"# {summary['name']}", "", summary["task"], "",
              f"- **Images**: {summary['modality']}; the model sees the {summary['input']}.",
-             f"- **Labels**: {summary['classes']}.",
-             f"- **Network**: MONAI {card['architecture']['name']} {card['architecture']['spatial_dims']}D, "
-             f"features {card['architecture'].get('features')}, {card.get('weights', {}).get('bytes', 0) / 1e6:.1f} MB "
+             f"- **{'Landmarks' if summary['kind'] == 'landmarks' else 'Labels'}**: {summary['classes']}.",
+             f"- **Network**: MONAI {arch['name']} {arch['spatial_dims']}D, "
+             f"{shape}, {card.get('weights', {}).get('bytes', 0) / 1e6:.1f} MB "
              "(safetensors; SHA-256 in the JSON card, checked before loading).",
              f"- **Training data**: {training.get('data', 'not recorded').rstrip('.')}.",
              f"- **Licence**: {training.get('licence', 'not recorded').rstrip('.')}.",
-             f"- **Training**: {training.get('iterations_run')} steps of {training.get('batch_size')} patches, "
+             f"- **Training**: {training.get('iterations_run')} steps of {training.get('batch_size')} {unit}, "
              f"{training.get('seconds')} s on a {training.get('machine', 'CPU')}; augmentation {training.get('augment')}.",
              f"- **Re-make**: `{card.get('command', '')}`.", "", "## Validation", "",
              validation.get("method", "none recorded") + ".", ""]
     folds = validation.get("folds") or []
     if folds:
-        keys = [k for k, v in folds[0].items() if k not in ("fold", "cases")]
+        keys = [k for k, v in folds[0].items() if k not in ("fold", "cases", "n")]
         header = []
         for key in keys:
             header += [f"{key} {n}" if key != "dice" else f"Dice {n}" for n in folds[0][key]] \
                 if isinstance(folds[0][key], dict) else [key]
-        lines += ["| fold | cases | " + " | ".join(header) + " |", "|---" * (len(header) + 2) + "|"]
+        lines += [f"| fold | {'images' if summary['kind'] == 'classifier' else 'cases'} | " + " | ".join(header) + " |", "|---" * (len(header) + 2) + "|"]
         for fold in folds:
             cells = []
             for key in keys:
                 value = fold[key]
                 cells += [f"{v:.3f}" for v in value.values()] if isinstance(value, dict) else [
                     f"{value:.0f}" if key == "seconds" else f"{value:.3f}" if isinstance(value, float) else str(value)]
-            lines.append(f"| {fold['fold']} | {len(fold['cases'])} | " + " | ".join(cells) + " |")
+            size = len(fold["cases"]) if "cases" in fold else fold.get("n", "")
+            lines.append(f"| {fold['fold']} | {size} | " + " | ".join(cells) + " |")
         lines += ["", f"Mean ± sd over folds: {summary['validation']}.", ""]
+    if validation.get("confusion"):
+        names = [c["name"] for c in card.get("classes", [])]
+        lines += ["Pooled out-of-fold confusion matrix (rows truth, columns predicted): "
+                  + "; ".join(f"{names[i] if i < len(names) else i}: {row}" for i, row in enumerate(validation["confusion"]))
+                  + ".", ""]
+    if validation.get("pooled"):
+        pooled = validation["pooled"]
+        lines += ["Pooled over all radiographs: " + ", ".join(f"{key.replace('_', ' ')} {value:.3f}"
+                                                            if isinstance(value, float) else f"{key.replace('_', ' ')} {value}"
+                                                            for key, value in pooled.items()) + ".", ""]
+    if validation.get("val_split"):
+        v = validation["val_split"]
+        lines += [f"On the val split, a model trained on the train split only: accuracy {v['accuracy']:.3f}, "
+                  f"balanced accuracy {v['balanced_accuracy']:.3f}, AUC {v['auc']:.3f}, ECE {v['ece']:.3f} "
+                  f"(n = {v['n']}; confusion {v['confusion']}).", ""]
     lines += [f"{note}" for note in validation.get("notes", [])] + ([""] if validation.get("notes") else [])
     return "\n".join(lines)

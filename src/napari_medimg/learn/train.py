@@ -1,4 +1,4 @@
-"""The one training loop shared by every model kind (segmentation today).
+"""The one training loop shared by every model kind (segmentation, classifiers, landmarks, slice sequences).
 
 Imports torch: import this module only where a model is trained.
 
@@ -77,7 +77,9 @@ def _counts(pred: torch.Tensor, target: torch.Tensor, k: int, ignore_label: int)
 def _tensors(batch, device) -> tuple[torch.Tensor, torch.Tensor]:
     images, labels = batch
     images = torch.as_tensor(np.asarray(images) if not torch.is_tensor(images) else images, dtype=torch.float32)
-    labels = torch.as_tensor(np.asarray(labels) if not torch.is_tensor(labels) else labels).long()
+    labels = torch.as_tensor(np.asarray(labels) if not torch.is_tensor(labels) else labels)
+    # class labels become long; float targets (landmark coordinates) stay as they are
+    labels = labels.float() if labels.is_floating_point() else labels.long()
     if labels.ndim == images.ndim:
         labels = labels[:, 0]
     return images.to(device), labels.to(device)
@@ -151,7 +153,7 @@ def train(model: torch.nn.Module, loss: torch.nn.Module, train_data, val_data=No
           schedule: str = "cosine", warmup: int = 0, batch_size: int = 4, patience: int | None = None,
           min_delta: float = 0.0, ignore_label: int = IGNORE_LABEL, seed: int = 0, device="cpu",
           progress: Callable[[float, dict], Any] | None = None, cancel: Callable[[], bool] | None = None,
-          restore_best: bool = True) -> TrainResult:
+          restore_best: bool = True, validate: Callable[..., tuple[float, list]] | None = None) -> TrainResult:
     """Train ``model`` and keep its best weights.
 
     Parameters
@@ -195,6 +197,10 @@ def train(model: torch.nn.Module, loss: torch.nn.Module, train_data, val_data=No
         Polled before every step; returning True stops within one step.
     restore_best : bool
         Load ``best_state`` into ``model`` before returning.
+    validate : callable, optional
+        ``validate(model, val_data, device) -> (metric, per_class)``, higher is better, in place
+        of the mean foreground Dice (a classifier's ROC AUC, say); recorded under the same
+        history keys.
 
     Returns
     -------
@@ -246,7 +252,9 @@ def train(model: torch.nn.Module, loss: torch.nn.Module, train_data, val_data=No
                     break
             if stopped == "cancelled" or not losses:
                 break
-            if val_data is not None:
+            if val_data is not None and validate is not None:
+                metric, per_class = validate(model, val_data, device)
+            elif val_data is not None:
                 vbatches = _array_batches(val_data, batch_size, np.random.default_rng(0)) \
                     if isinstance(val_data, tuple) else val_data
                 per_class = evaluate(model, vbatches, num_classes, ignore_label=ignore_label, device=device)
