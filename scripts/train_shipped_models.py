@@ -138,6 +138,17 @@ def cxr_notes(cases, validation) -> list[str]:
             f"finds scores 0. Over the {len(drawn)} with both lungs drawn: {figures}."]
 
 
+def save_shipped(args, card: dict, result) -> Path:
+    """Write ``<out>/<name>.safetensors`` (the best weights), its JSON card and the card as Markdown."""
+    from napari_medimg.learn.checkpoint import read_card, save_checkpoint
+    from napari_medimg.learn.registry import card_markdown
+
+    path = save_checkpoint(args.out / f"{args.name}.safetensors", None, card, state_dict=result.best_state)
+    path.with_suffix(".md").write_text(card_markdown(read_card(path)))
+    print(f"wrote {path} ({path.stat().st_size / 1e6:.2f} MB) in {result.seconds:.0f} s", flush=True)
+    return path
+
+
 def pneumonia_images() -> tuple[dict, dict]:
     """PneumoniaMNIST's train and val splits (28x28 paediatric chest radiographs, 0 normal, 1 pneumonia)."""
     split = np.load(DATA / "classification/pneumoniamnist_train_val.npz")
@@ -155,9 +166,7 @@ CLASSIFIERS = {"pneumonia-cnn": pneumonia_images}  # name -> images with their l
 def train_landmarks(args, config: dict) -> int:
     """The chest radiograph landmark detector: landmarks from the human masks, k-fold CV, final model."""
     from napari_medimg.apps.chest_xray_landmarks import cardiothoracic_ratio, landmarks_from_labels
-    from napari_medimg.learn.checkpoint import read_card, save_checkpoint
     from napari_medimg.learn.landmarks import cross_validate_landmarks, fit_landmarks, landmark_card
-    from napari_medimg.learn.registry import card_markdown
 
     cases, data = cxr_cases()
     images = [c.image for c in cases]
@@ -207,9 +216,7 @@ def train_landmarks(args, config: dict) -> int:
     model, result, cfg = fit_landmarks(images, points, config, log=lambda line: print(line, flush=True))
     card = landmark_card(cfg, result, training={**data, "cases": len(cases), "machine": f"{os.cpu_count()}-core CPU"},
                          validation=validation, command=f"python scripts/train_shipped_models.py {args.name}")
-    path = save_checkpoint(args.out / f"{args.name}.safetensors", None, card, state_dict=result.best_state)
-    path.with_suffix(".md").write_text(card_markdown(read_card(path)))
-    print(f"wrote {path} ({path.stat().st_size / 1e6:.2f} MB) in {result.seconds:.0f} s", flush=True)
+    save_shipped(args, card, result)
     return 0
 
 
@@ -218,10 +225,8 @@ DETECTORS = {"cxr-landmarks": train_landmarks}  # name -> its training
 
 def train_classifier(args, config: dict) -> int:
     """Cross-validate over train + val, score a train-only model on val, then train on everything."""
-    from napari_medimg.learn.checkpoint import read_card, save_checkpoint
     from napari_medimg.learn.classify import (classification_scores, classifier_card, cross_validate_classifier,
                                               fit_classifier, predict_proba)
-    from napari_medimg.learn.registry import card_markdown
 
     sets, data = CLASSIFIERS[args.name]()
     images = np.concatenate([sets["train"][0], sets["val"][0]])
@@ -257,9 +262,7 @@ def train_classifier(args, config: dict) -> int:
     card = classifier_card(cfg, result, calibration, training={**data, "images": int(len(labels)),
                                                                "machine": f"{os.cpu_count()}-core CPU"},
                            validation=validation, command=f"python scripts/train_shipped_models.py {args.name}")
-    path = save_checkpoint(args.out / f"{args.name}.safetensors", None, card, state_dict=result.best_state)
-    path.with_suffix(".md").write_text(card_markdown(read_card(path)))
-    print(f"wrote {path} ({path.stat().st_size / 1e6:.2f} MB) in {result.seconds:.0f} s", flush=True)
+    save_shipped(args, card, result)
     return 0
 
 
@@ -307,19 +310,12 @@ def main(argv=None) -> int:
         print("mean " + ", ".join(f"{n} {v:.3f} ± {cv['sd'][n]:.3f}" for n, v in cv["mean"].items()), flush=True)
     if args.no_final:
         return 0
-    from napari_medimg.learn.checkpoint import save_checkpoint
-
     model, result, cfg = fit(cases, config, log=lambda line: print(line, flush=True))
     command = f"python scripts/train_shipped_models.py {args.name}" + (f" --folds {args.folds}" if args.folds else "")
     card = model_card(cfg, result, training={**data, "cases": len(cases),
                                              "machine": f"{os.cpu_count()}-core CPU"},
                       validation=validation, command=command)
-    path = save_checkpoint(args.out / f"{args.name}.safetensors", None, card, state_dict=result.best_state)
-    from napari_medimg.learn.checkpoint import read_card
-    from napari_medimg.learn.registry import card_markdown
-
-    path.with_suffix(".md").write_text(card_markdown(read_card(path)))
-    print(f"wrote {path} ({path.stat().st_size / 1e6:.2f} MB) in {result.seconds:.0f} s", flush=True)
+    save_shipped(args, card, result)
     return 0
 
 
