@@ -1,4 +1,4 @@
-"""The ``napari-medimg`` command: info, run, features, demo, models, predict, train.
+"""The ``napari-medimg`` command: info, run, features, demo, models, predict, train, anonymize, export-seg.
 
 Starting it imports neither napari, Qt nor torch; ``demo`` imports napari only to
 render or show the result.
@@ -237,9 +237,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--overwrite", action="store_true", help="replace --out when it exists (never an input of the command)"
     )
 
+    from ._cli_dicom import add_parsers as add_dicom_parsers
     from ._cli_learn import add_parsers
 
     add_parsers(sub)
+    add_dicom_parsers(sub)
     demo = sub.add_parser("demo", help="the main job on the bundled chest CT")
     demo.add_argument(
         "--out",
@@ -279,6 +281,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from . import _cli_learn
 
             return getattr(_cli_learn, f"cmd_{args.command}")(args)
+        if args.command in ("anonymize", "export-seg", "export-sr"):
+            from . import _cli_dicom
+
+            return getattr(_cli_dicom, f"cmd_{args.command.replace('-', '_')}")(args)
         return _cmd_demo(args)
     except MemoryError:
         print(
