@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-__all__ = ["add_parsers", "cmd_anonymize"]
+__all__ = ["add_parsers", "cmd_anonymize", "cmd_export_seg", "cmd_export_sr"]
 
 
 def _region(text: str) -> tuple[int, int, int, int]:
@@ -58,6 +58,42 @@ def add_parsers(sub) -> None:
         "--overwrite", action="store_true", help="replace existing files of the copy (never the input)"
     )
 
+    seg = sub.add_parser(
+        "export-seg",
+        help="labels drawn on a DICOM series as a DICOM SEG: export-seg LABELS SOURCE_DICOM_FOLDER OUT.dcm",
+        description="Write LABELS (a labels file on the grid the series reads to, e.g. saved from napari) as a "
+        "DICOM Segmentation referencing the series' images: one segment per label value with its name and "
+        "colour (class-map sidecar of LABELS, or --class-map). `napari-medimg info OUT.dcm` / napari read it back "
+        "as labels. Patient and study attributes are de-identified unless --identifiers.",
+    )
+    seg.add_argument("labels", help="labels file (.nii.gz, .nrrd, .mha ...) on the series' grid")
+    seg.add_argument("source", help="folder of the DICOM series the labels were drawn on")
+    seg.add_argument("output", help="the SEG file to write (.dcm)")
+    seg.add_argument("--class-map", metavar="JSON", help="names and colours of the label values")
+    seg.add_argument(
+        "--algorithm-type", choices=("MANUAL", "SEMIAUTOMATIC", "AUTOMATIC"), default="MANUAL",
+        help="how the labels were made (default MANUAL)",
+    )
+    seg.add_argument("--algorithm-name", default="napari-medimg", help="algorithm (model, recipe) for non-manual labels")
+    seg.add_argument("--description", default="Segmentation", help="series description of the SEG")
+    seg.add_argument("--identifiers", action="store_true", help="keep the patient and study attributes of the source")
+    seg.add_argument("--overwrite", action="store_true", help="replace OUTPUT when it exists")
+
+    sr = sub.add_parser(
+        "export-sr",
+        help="measurements of a SEG's objects as a DICOM SR (TID 1500) and CSV/JSON: export-sr SEG SOURCE OUT.dcm",
+        description="Measure every object of SEG (volume, maximum diameter, intensity statistics in the source "
+        "series' units) and write a DICOM Comprehensive 3D SR following TID 1500 that references the SEG's "
+        "segments, plus optional CSV and JSON tables (units, software version, parameters).",
+    )
+    sr.add_argument("seg", help="DICOM SEG file")
+    sr.add_argument("source", help="folder of the DICOM series the SEG references")
+    sr.add_argument("output", help="the SR file to write (.dcm)")
+    sr.add_argument("--csv", metavar="FILE", help="also write the full measurement table as CSV")
+    sr.add_argument("--json", metavar="FILE", help="also write it as JSON with units and provenance")
+    sr.add_argument("--identifiers", action="store_true", help="keep the patient and study attributes")
+    sr.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+
 
 def cmd_anonymize(args: argparse.Namespace) -> int:
     """Run ``anonymize``; exit 1 when some file could not be read."""
@@ -85,3 +121,53 @@ def cmd_anonymize(args: argparse.Namespace) -> int:
             print(f"  failed: {record.source}: {record.message}")
     print(f"report: {report_path_for(args.output)}")
     return 1 if any(r.status == "failed" for r in run.files) else 0
+
+
+def cmd_export_seg(args: argparse.Namespace) -> int:
+    """Run ``export-seg``."""
+    from . import read
+    from ._cli_outputs import check_output
+    from .io.dicom_seg import write_seg
+    from .io.label_map import read_label_map, sidecar_of
+
+    check_output(args.output, [args.labels, args.source], overwrite=args.overwrite)
+    labels = read(args.labels)
+    class_map = args.class_map or sidecar_of(args.labels)
+    classes = read_label_map(class_map) if class_map else None
+    written = write_seg(
+        labels, args.source, args.output, classes=classes, algorithm_type=args.algorithm_type,
+        algorithm_name=args.algorithm_name, series_description=args.description,
+        identifiers=args.identifiers, overwrite=args.overwrite,
+    )
+    import numpy as np
+
+    n = len([v for v in np.unique(labels.array) if v != 0])
+    print(f"napari-medimg export-seg: wrote {written} ({n} segment(s))")
+    return 0
+
+
+def cmd_export_sr(args: argparse.Namespace) -> int:
+    """Run ``export-sr``."""
+    from . import read
+    from ._cli_outputs import check_output
+    from .analysis.measure import measure_labels, write_csv
+    from .io.dicom_seg import read_seg
+    from .io.measurement_report import write_measurement_json, write_measurement_sr
+
+    outputs = [args.output] + [p for p in (args.csv, args.json) if p]
+    for output in outputs:
+        check_output(output, [args.seg, args.source], overwrite=args.overwrite)
+    labels = read_seg(args.seg)
+    image = read(args.source)
+    table = measure_labels(labels, image)
+    write_measurement_sr(table, args.seg, args.source, args.output, identifiers=args.identifiers, overwrite=args.overwrite)
+    if args.csv:
+        write_csv(table, args.csv, overwrite=args.overwrite)
+    if args.json:
+        write_measurement_json(
+            table, args.json, parameters={"percentiles": [10, 50, 90], "shape": True},
+            inputs={"seg": Path(args.seg).name, "image": Path(args.source).name}, overwrite=args.overwrite,
+        )
+    volumes = ", ".join(f"{int(v)}: {ml:.2f} mL" for v, ml in zip(table["label"], table["volume_ml"]))
+    print(f"napari-medimg export-sr: wrote {', '.join(outputs)} ({volumes})")
+    return 0

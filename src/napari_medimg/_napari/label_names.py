@@ -81,6 +81,15 @@ def sidecar_layer_kwargs(path: Any) -> dict[str, Any]:
     return class_map_layer_kwargs(read_label_map(sidecar))
 
 
+def embedded_layer_kwargs(volume: Any) -> dict[str, Any]:
+    """``features`` and ``colormap`` from classes a file carries itself (a DICOM SEG's segments)."""
+    from ..io.label_map import LabelClass
+
+    embedded = volume.metadata.get("label_classes") or {}
+    classes = {int(v): LabelClass(int(v), c["name"], tuple(c["color"]) if c.get("color") else None) for v, c in embedded.items()}
+    return class_map_layer_kwargs(classes) if classes else {}
+
+
 def label_names(layer: Any) -> dict[int, str]:
     """Label value -> name from the layer's ``features`` (empty when it has no names)."""
     features = layer.features

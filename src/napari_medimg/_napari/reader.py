@@ -9,7 +9,7 @@ from typing import Any, Callable
 from ..io import ImageReadError, can_read, read
 from ..volume import Volume
 from .display import image_display_kwargs, looks_like_ct
-from .label_names import sidecar_layer_kwargs
+from .label_names import embedded_layer_kwargs, sidecar_layer_kwargs
 from .layers import volume_to_layer_data
 
 __all__ = ["get_reader", "read_layers"]
@@ -92,7 +92,7 @@ def read_layers(path: str | list[str]) -> list[LayerData]:
         name = _layer_name(item, volume)
         if _looks_like_labels(item, volume):
             try:  # names and colours from a class-map sidecar (same stem + .json)
-                classes = sidecar_layer_kwargs(item)
+                classes = sidecar_layer_kwargs(item) or embedded_layer_kwargs(volume)
             except ImageReadError as exc:
                 show_warning(f"{name}: class map not used: {exc}")
                 classes = {}

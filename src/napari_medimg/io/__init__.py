@@ -111,6 +111,10 @@ def read(path: str | os.PathLike, **options: Any) -> Volume:
     from .dicom import is_dicom_file, read_dicom
 
     if is_dicom_file(path) or path.suffix.lower() in _DICOM_EXTENSIONS:
+        from .dicom_seg import is_seg_file, read_seg
+
+        if is_seg_file(path):  # labels on the referenced grid, with segment names
+            return read_seg(path)
         return read_dicom(path, **options)
     raise ImageReadError(
         f"{path.name} is not a format napari-medimg reads: use a DICOM file or folder, "
