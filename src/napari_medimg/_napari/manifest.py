@@ -98,6 +98,8 @@ def build_manifest() -> dict[str, Any]:
         ("three_views", "Three views (axial, coronal, sagittal)", "three_views:ThreeViewsWidget"),
         ("train_segmentation", "Train a segmentation model (U-Net)", "train_widget:TrainWidget"),
         ("train_landmarks", "Train a landmark detector (points)", "landmark_widget:LandmarkWidget"),
+        ("deidentify_dicom", "De-identify DICOM (PS3.15 basic profile)", "dicom_export_widget:DeidentifyWidget"),
+        ("export_dicom_seg", "Export labels as DICOM SEG + measurement SR", "dicom_export_widget:DicomExportWidget"),
     ):
         commands.append({"id": f"{PLUGIN}.{key}", "title": title, "python_name": f"napari_medimg._qt.{target}"})
     widgets = [
@@ -114,9 +116,16 @@ def build_manifest() -> dict[str, Any]:
         {"command": f"{PLUGIN}.three_views", "display_name": "Three views (axial, coronal, sagittal)"},
         {"command": f"{PLUGIN}.train_segmentation", "display_name": "Train a segmentation model (U-Net)"},
         {"command": f"{PLUGIN}.train_landmarks", "display_name": "Train a landmark detector (points)"},
+        {"command": f"{PLUGIN}.deidentify_dicom", "display_name": "De-identify DICOM (PS3.15 basic profile)"},
+        {"command": f"{PLUGIN}.export_dicom_seg", "display_name": "Export labels as DICOM SEG + measurement SR"},
     ]
     menus: dict[str, list[dict[str, str]]] = {
-        "napari/file/io_utilities": [{"command": f"{PLUGIN}.dicom_browser"}, {"command": f"{PLUGIN}.prefer_reader"}],
+        "napari/file/io_utilities": [
+            {"command": f"{PLUGIN}.dicom_browser"},
+            {"command": f"{PLUGIN}.prefer_reader"},
+            {"command": f"{PLUGIN}.deidentify_dicom"},
+            {"command": f"{PLUGIN}.export_dicom_seg"},
+        ],
         "napari/layers/measure": [
             {"command": f"{PLUGIN}.measure"},
             {"command": f"{PLUGIN}.results"},
