@@ -13,7 +13,10 @@ the same voxels and values.
 Privacy: the SEG copies the patient and study modules of its source so that clinical
 systems file it beside the series. By default these are then de-identified by the PS3.15
 basic profile with the Retain UIDs option (the SEG must reference its source's UIDs);
-``identifiers=True`` keeps them as in the source, for returning results to a PACS.
+``identifiers=True`` keeps them as in the source, for returning results to a PACS. The
+source's UIDs (which may embed dates and serials) stay in any case: they are how the SEG
+points at its images. To share, anonymize the series with its SEG (and SR) in one run of
+:func:`napari_medimg.io.deidentify.deidentify`: the references are remapped consistently.
 """
 
 from __future__ import annotations

@@ -173,7 +173,7 @@ def write_measurement_sr(
         groups.append(
             hd.sr.VolumetricROIMeasurementsAndQualitativeEvaluations(
                 tracking_identifier=hd.sr.TrackingIdentifier(uid=hd.UID(), identifier=str(segment.SegmentLabel)[:64]),
-                referenced_segment=hd.sr.ReferencedSegment.from_segmentation(seg, numbers[value]),
+                referenced_segment=_referenced_segment(seg, numbers[value]),
                 finding_type=hd.sr.CodedConcept.from_dataset(segment.SegmentedPropertyTypeCodeSequence[0]),
                 measurements=measurements,
             )
@@ -211,6 +211,31 @@ def write_measurement_sr(
             raise ImageWriteError(f"the SR written to {Path(output).name} does not read back ({exc})") from None
 
     return atomic_write(output, lambda p: sr.save_as(p, enforce_file_format=True), overwrite=overwrite, verify=verify)
+
+
+def _referenced_segment(seg: Any, number: int) -> Any:
+    """The SR's reference to one segment: the SEG, the segment's frames and its source images.
+
+    (highdicom's ``ReferencedSegment.from_segmentation`` expects the segment identification
+    per frame, but a one-segment SEG keeps it in the shared functional groups.)
+    """
+    import highdicom as hd
+
+    shared = seg.SharedFunctionalGroupsSequence[0] if "SharedFunctionalGroupsSequence" in seg else None
+    frames = []
+    for index, item in enumerate(seg.PerFrameFunctionalGroupsSequence, start=1):
+        holder = item if "SegmentIdentificationSequence" in item else shared
+        if holder is not None and int(holder.SegmentIdentificationSequence[0].ReferencedSegmentNumber) == number:
+            frames.append(index)
+    images = [
+        hd.sr.SourceImageForSegmentation(str(i.ReferencedSOPClassUID), str(i.ReferencedSOPInstanceUID))
+        for series in seg.ReferencedSeriesSequence
+        for i in series.ReferencedInstanceSequence
+    ]
+    return hd.sr.ReferencedSegment(
+        sop_class_uid=str(seg.SOPClassUID), sop_instance_uid=str(seg.SOPInstanceUID), segment_number=number,
+        frame_numbers=frames or None, source_images=images,
+    )
 
 
 def _referenced_images(seg: Any, source: Path) -> list[Any]:

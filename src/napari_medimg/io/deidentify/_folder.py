@@ -136,6 +136,18 @@ def _clean_relative(relative: Path, identifiers: dict[str, str]) -> tuple[Path, 
     return Path(*parts), renamed
 
 
+def _clean_records(records: list[FileRecord], identifiers: dict[str, str]) -> None:
+    """Input names and messages in the report cleaned of every identifier met in the run.
+
+    A damaged file named after the patient cannot be read, but the other files of the run
+    tell who the patient is; the report names it as ``anon_damaged.dcm`` then.
+    """
+    for record in records:
+        record.source = _clean_relative(Path(record.source), identifiers)[0].as_posix()
+        for value in sorted(identifiers, key=len, reverse=True):
+            record.message = re.sub(re.escape(value), identifiers[value], record.message, flags=re.IGNORECASE)
+
+
 def _unique(target: Path, taken: set[Path]) -> Path:
     """``target``, or ``name_2.ext``, ``name_3.ext`` ... when cleaning names made two the same."""
     candidate, n = target, 1
@@ -237,10 +249,12 @@ def deidentify(
     uid_map = UidMap(key)
     run = DeidentificationReport(str(source), str(output), _options_json(options))
     planned: list[tuple[Dataset, FileRecord, Path]] = []
+    seen: dict[str, str] = {}  # every identifier met in the run: cleaned from the report too
     for i, (path, relative) in enumerate(inputs):
         check_cancel(cancel)
         ds, record, identifiers = _one(path, options, uid_map)
         record.source = relative.as_posix()
+        seen.update(identifiers)
         if ds is not None:
             target_relative, record.renamed = _clean_relative(relative, identifiers)
             target = output if single else _unique(output / target_relative, {t for _, _, t in planned})
@@ -250,6 +264,7 @@ def deidentify(
         report(progress, 0.5 * (i + 1) / len(inputs))
     if not planned:
         raise ImageReadError(f"No DICOM file to de-identify in {source}")
+    _clean_records(run.files, seen)
     if not overwrite:  # before anything is written
         refuse_existing([t for _, _, t in planned] + [report_path_for(output)])
     for i, (ds, record, target) in enumerate(planned):
