@@ -157,8 +157,8 @@ def cmd_export_sr(args: argparse.Namespace) -> int:
     outputs = [args.output] + [p for p in (args.csv, args.json) if p]
     for output in outputs:
         check_output(output, [args.seg, args.source], overwrite=args.overwrite)
-    labels = read_seg(args.seg)
     image = read(args.source)
+    labels = read_seg(args.seg, grid=image)  # the objects on the series' whole grid
     table = measure_labels(labels, image)
     write_measurement_sr(table, args.seg, args.source, args.output, identifiers=args.identifiers, overwrite=args.overwrite)
     if args.csv:

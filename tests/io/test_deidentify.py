@@ -136,7 +136,7 @@ def test_every_dicom_file_is_deidentified(copied):
     assert len(written) >= 250 and not [f for f in run.files if f.status == "failed"]
     leaks = []
     for record in written:
-        leaks += _leaks(source / record.source, out / record.output)
+        leaks += _leaks(record.path, out / record.output)
     assert not leaks, leaks[:10]
     for record in written:  # PatientIdentityRemoved and the method's codes
         ds = pydicom.dcmread(out / record.output, force=True, stop_before_pixels=True)
@@ -148,7 +148,7 @@ def test_every_dicom_file_is_deidentified(copied):
     assert len(report["files"]) == len(run.files) and "2024b" in report["profile"]
     text = json.dumps(report)
     for record in written[:40]:  # the report holds no original UID (file names were renamed)
-        ds = pydicom.dcmread(source / record.source, force=True, stop_before_pixels=True)
+        ds = pydicom.dcmread(record.path, force=True, stop_before_pixels=True)
         uid = str(ds.get("SOPInstanceUID", ""))
         assert len(uid) < 8 or uid not in text
 
@@ -156,7 +156,7 @@ def test_every_dicom_file_is_deidentified(copied):
 def test_pixel_data_is_byte_identical(copied):
     source, out, run = copied
     for record in run.written:
-        a = pydicom.dcmread(source / record.source, force=True)
+        a = pydicom.dcmread(record.path, force=True)
         b = pydicom.dcmread(out / record.output, force=True)
         if "PixelData" in a:
             assert a.PixelData == b.PixelData, record.source
@@ -167,7 +167,7 @@ def test_pixel_data_is_byte_identical(copied):
 def test_series_read_with_the_same_geometry(copied, folder):
     source, out, run = copied
     # folders named with the patient's name (e.g. "..._hfs" for patient HFS) are cleaned
-    copy = next(Path(r.output).parent for r in run.written if Path(r.source).parent.as_posix() == folder)
+    copy = next(Path(r.output).parent for r in run.written if r.path.parent == source / folder)
     before, after = read_dicom(source / folder), read_dicom(out / copy)
     np.testing.assert_array_equal(before.array, after.array)
     np.testing.assert_allclose(before.spacing, after.spacing)
@@ -178,7 +178,7 @@ def test_series_read_with_the_same_geometry(copied, folder):
 def test_uids_consistent_within_and_across_runs(copied, shared_data, tmp_path):
     source, out, run = copied
     folder = "mr_sag_t1_siemens_hfs/dicom"
-    copy = next(Path(r.output).parent for r in run.written if Path(r.source).parent.as_posix() == folder)
+    copy = next(Path(r.output).parent for r in run.written if r.path.parent == source / folder)
     files = sorted((out / copy).iterdir())
     headers = [pydicom.dcmread(f, stop_before_pixels=True) for f in files]
     for keyword in ("StudyInstanceUID", "SeriesInstanceUID", "FrameOfReferenceUID"):
@@ -265,7 +265,7 @@ def test_deidentified_files_are_as_valid_as_their_originals(copied):
         if folder in checked and folder != "single_files":  # one file per series, every single file
             continue
         checked.add(folder)
-        before = {e.replace(str(source / record.source), "") for e in validate_offline(source / record.source)}
+        before = {e.replace(str(record.path), "") for e in validate_offline(record.path)}
         after = {e.replace(str(out / record.output), "") for e in validate_offline(out / record.output)}
         assert after <= before, (record.source, sorted(after - before))
     assert len(checked) >= 10

@@ -37,7 +37,7 @@ def test_seg_round_trip_is_voxel_identical(shared_data, tmp_path, name):
     image = read(source)
     labels = _drawn(image)
     out = write_seg(labels, source, tmp_path / "seg.dcm", classes={1: LabelClass(1, "tumour", (1.0, 0.0, 0.0))})
-    back = read(out)  # the library's own reader recognises the SEG
+    back = read_seg(out, grid=image)  # on the series' grid: voxel for voxel
     assert back.metadata["kind"] == "labels" and back.metadata["modality"] == "SEG"
     np.testing.assert_array_equal(back.array, labels.array)
     np.testing.assert_allclose(back.spacing, image.spacing, atol=1e-4)
@@ -46,6 +46,21 @@ def test_seg_round_trip_is_voxel_identical(shared_data, tmp_path, name):
     classes = back.metadata["label_classes"]
     assert classes[1]["name"] == "tumour" and classes[7]["name"] == "Label 7"
     assert np.allclose(classes[1]["color"], (1, 0, 0), atol=0.01)
+
+
+def test_seg_on_its_own_spans_its_slices_in_place(shared_data, tmp_path):
+    """Opened alone, a SEG spans the slices its segments touch (empty ones are not stored)."""
+    source = shared_data / "dicom/mr_sag_t1_siemens_hfs/dicom"
+    image = read(source)
+    labels = _drawn(image)
+    labels.array[20] = 0  # a gap inside the painted range comes back as an empty slice
+    alone = read(write_seg(labels, source, tmp_path / "seg.dcm"))  # the library's reader knows SEGs
+    first = np.flatnonzero(labels.array.any(axis=(1, 2)))[0]
+    last = np.flatnonzero(labels.array.any(axis=(1, 2)))[-1]
+    np.testing.assert_array_equal(alone.array, labels.array[first : last + 1])
+    np.testing.assert_allclose(alone.origin, image.index_to_world(np.array([first, 0, 0.0])), atol=1e-3)
+    np.testing.assert_allclose(alone.spacing, image.spacing, atol=1e-4)
+    assert (tmp_path / "seg.dcm").stat().st_size < 0.5 * 2 * labels.array.size / 8  # empty frames omitted
 
 
 def test_seg_references_the_source_and_keeps_no_identity(shared_data, tmp_path):
@@ -92,7 +107,7 @@ def test_measurement_sr_reads_back_the_same_volumes(shared_data, tmp_path):
     source = shared_data / "dicom/ct_head_gantry_tilt_ge/dicom"
     image = read(source)
     seg = write_seg(_drawn(image), source, tmp_path / "seg.dcm", classes={7: LabelClass(7, "brain")})
-    table = measure_labels(read_seg(seg), image)
+    table = measure_labels(read_seg(seg, grid=image), image)
     sr_path = write_measurement_sr(table, seg, source, tmp_path / "sr.dcm")
     objects = read_measurement_sr(sr_path)
     assert [o["name"] for o in objects] == ["Label 1", "brain"]
@@ -116,7 +131,7 @@ def test_cli_export_seg_then_sr(shared_data, tmp_path, capsys):
     write(labels, tmp_path / "lesion_labels.nii.gz", allow_geometry_loss=True)
     (tmp_path / "lesion_labels.json").write_text(json.dumps({"1": "lesion", "7": "edema"}))
     assert main(["export-seg", str(tmp_path / "lesion_labels.nii.gz"), str(source), str(tmp_path / "seg.dcm")]) == 0
-    back = read(tmp_path / "seg.dcm")
+    back = read_seg(tmp_path / "seg.dcm", grid=read(source))
     np.testing.assert_array_equal(back.array, labels.array)
     assert back.metadata["label_classes"][7]["name"] == "edema"
     out = [str(tmp_path / n) for n in ("sr.dcm", "m.csv", "m.json")]
@@ -151,7 +166,7 @@ def test_seg_and_sr_pass_dicom_validator(shared_data, tmp_path):
         image = read(source)
         seg = write_seg(_drawn(image), source, tmp_path / "seg.dcm", overwrite=True, algorithm_type="AUTOMATIC")
         assert validate_offline(seg) == []
-        sr = write_measurement_sr(measure_labels(read_seg(seg), image), seg, source, tmp_path / "sr.dcm", overwrite=True)
+        sr = write_measurement_sr(measure_labels(read_seg(seg, grid=image), image), seg, source, tmp_path / "sr.dcm", overwrite=True)
         # the SR's content tree nests Content Sequence recursively (PS3.3 C.17.3); the bundled
         # tables do not describe that recursion, so the validator flags the nested level only
         assert validate_offline(sr) == [

@@ -65,6 +65,36 @@ def _layer_name(path: Path, volume: Volume) -> str:
     return Path(name).stem if path.is_file() else name
 
 
+def _seg_on_open_image(path: Path, volume: Volume) -> Volume:
+    """A DICOM SEG placed on the grid of an open image it was made on, else as read.
+
+    A SEG keeps only the slices its segments touch; on its own it spans those. When the
+    series it segments is open (same slice positions, rows and columns), the labels come
+    back on that image's whole grid and overlay it exactly, gantry tilt and gaps included.
+    """
+    import napari
+
+    from ..io.dicom_seg import read_seg
+    from .layers import MEDIMG_KEY, layer_kind, layer_to_volume
+
+    viewer = napari.current_viewer()
+    for layer in list(viewer.layers) if viewer is not None else []:
+        medimg = (layer.metadata or {}).get(MEDIMG_KEY) or {}
+        if layer_kind(layer) != "image" or medimg.get("source_format") != "dicom" or medimg.get("modality") == "SEG":
+            continue
+        meta = {"scale": layer.scale, "translate": layer.translate, "rotate": layer.rotate, "shear": layer.shear,
+                "affine": layer.affine.affine_matrix, "metadata": layer.metadata}
+        grid = layer_to_volume(layer.data, meta)
+        if grid.spatial_ndim != 3 or grid.rgb:
+            continue
+        grid.metadata["slice_positions"] = medimg.get("slice_positions")
+        try:
+            return read_seg(path, grid=grid)
+        except ImageReadError:
+            continue
+    return volume
+
+
 def read_layers(path: str | list[str]) -> list[LayerData]:
     """Read each path into an image (or labels) layer in world millimetres.
 
@@ -87,6 +117,8 @@ def read_layers(path: str | list[str]) -> list[LayerData]:
         if series is not None and series in seen_series:
             continue  # another file of a series already read
         volume = read(item)
+        if volume.metadata.get("modality") == "SEG" and volume.metadata.get("kind") == "labels":
+            volume = _seg_on_open_image(item, volume)
         if volume.metadata.get("series_key"):
             seen_series.add(volume.metadata["series_key"])
         name = _layer_name(item, volume)

@@ -298,8 +298,8 @@ def export_seg_and_measurements(
                          algorithm_name=algorithm_name, identifiers=identifiers, overwrite=True)]
     if measurements:
         stem = output.with_suffix("")
-        grid_labels = read_seg(output)
-        table = measure_labels(grid_labels, read(source))
+        image = read(source)
+        table = measure_labels(read_seg(output, grid=image), image)
         sr = write_measurement_sr(table, output, source, Path(f"{stem}_sr.dcm"), identifiers=identifiers, overwrite=True)
         csv = write_csv(table, Path(f"{stem}_measurements.csv"), overwrite=True)
         js = write_measurement_json(table, Path(f"{stem}_measurements.json"), parameters={"percentiles": [10, 50, 90]},

@@ -275,7 +275,7 @@ def write_seg(
         series_description=series_description[:64],
         content_label="SEGMENTATION",
         content_description=series_description[:64],
-        omit_empty_frames=False,  # every source slice has its frame: the grid comes back whole
+        omit_empty_frames=True,  # one bit-packed frame per segment and slice it touches (as dcmqi)
     )
     if not identifiers:
         from .deidentify import DeidentifyOptions, UidMap, deidentify_dataset
@@ -305,7 +305,7 @@ def _verify_seg(path: Path) -> None:
 
 
 # ------------------------------------------------------------------ reading
-def read_seg(path: str | os.PathLike) -> Volume:
+def read_seg(path: str | os.PathLike, grid: Volume | None = None) -> Volume:
     """A DICOM SEG as labels on its grid, with the segments' names and colours.
 
     Frames are placed by their own plane positions and stacked exactly as the DICOM reader
@@ -318,6 +318,11 @@ def read_seg(path: str | os.PathLike) -> Volume:
     path : str or PathLike
         A DICOM Segmentation file (binary or fractional; fractional frames are thresholded
         at half their maximum).
+    grid : Volume, optional
+        The image the SEG was made on (as read): the labels come back on its whole grid,
+        voxel for voxel. Without it they span the slices the SEG holds (SEGs omit slices
+        where no segment is present), with the slices in between filled with 0 where the
+        spacing allows, placed in the same world position.
 
     Returns
     -------
@@ -375,13 +380,19 @@ def read_seg(path: str | os.PathLike) -> Volume:
         target = slices[key]["labels"]
         overlaps += int(np.count_nonzero(mask & (target > 0)))
         target[mask] = values.get(number, number)
-    frames = [Frame(s["labels"], s["position"], s["orientation"], s["spacing"]) for s in slices.values()]
-    result = stack_frames(frames)
-    warnings = list(result.warnings)
+    warnings = []
     if overlaps:
         warnings.append(f"{overlaps} voxels belong to several segments; the later segment was kept there")
+    if grid is not None:
+        array = _place_on_grid(list(slices.values()), grid, path, dtype)
+        spacing, origin, direction, extra = grid.spacing, grid.origin, grid.direction, {}
+    else:
+        frames = [Frame(s["labels"], s["position"], s["orientation"], s["spacing"]) for s in _fill_gaps(list(slices.values()), shared)]
+        result = stack_frames(frames)
+        warnings = list(result.warnings) + warnings
+        array, spacing, origin, direction, extra = result.array, result.spacing, result.origin, result.direction, result.metadata
     metadata = {
-        **result.metadata,
+        **extra,
         "kind": "labels",
         "modality": "SEG",
         "source_format": "dicom",
@@ -389,8 +400,76 @@ def read_seg(path: str | os.PathLike) -> Volume:
         "label_classes": {v: {"name": c.name, "color": c.color} for v, c in classes.items()},
         "warnings": warnings,
     }
-    array = np.asarray(result.array).astype(dtype, copy=False)
-    return Volume(array, result.spacing, result.origin, result.direction, metadata)
+    return Volume(np.asarray(array).astype(dtype, copy=False), spacing, origin, direction, metadata)
+
+
+def _place_on_grid(slices: list[dict[str, Any]], grid: Volume, path: Path, dtype: Any) -> np.ndarray:
+    """The SEG's slices written into a zero volume of ``grid``'s shape, by their positions.
+
+    Each slice must lie at one of the grid's slice positions (``metadata["slice_positions"]``
+    when the series has gaps) with the grid's rows and columns. Its in-plane offset may grow
+    linearly with the distance from the first slice: a gantry tilt read without resampling
+    stacks sheared slices that way.
+    """
+    if grid.spatial_ndim != 3:
+        raise ImageReadError(f"{path}: a SEG is placed on a 3D image grid")
+    shape = grid.array.shape[-3:]
+    positions = np.asarray(grid.metadata.get("slice_positions") or [], dtype=np.float64)
+    if positions.shape != (shape[0],):
+        positions = np.arange(shape[0]) * grid.spacing[0]
+    tolerance = 0.05 * (float(np.diff(positions).min()) if shape[0] > 1 else grid.spacing[0])
+    out = np.zeros(shape, dtype=dtype)
+    distances, offsets = [], []
+    for item in slices:
+        position = item["position"][::-1]
+        row_step = item["spacing"][0] * item["orientation"][1][::-1]
+        col_step = item["spacing"][1] * item["orientation"][0][::-1]
+        index = grid.world_to_index(np.stack([position, position + row_step, position + col_step]))
+        distance = index[0][0] * grid.spacing[0]
+        k = int(np.argmin(np.abs(positions - distance)))
+        steps_ok = np.allclose(index[1:] - index[0], [[0, 1, 0], [0, 0, 1]], atol=0.01)
+        if abs(positions[k] - distance) > tolerance or not steps_ok or item["labels"].shape != shape[1:]:
+            raise ImageReadError(f"{path}: its frames do not lie on the given image's slices; open the SEG on its own")
+        distances.append(distance)
+        offsets.append(index[0][1:])
+        out[k] = item["labels"]
+    distances, offsets = np.asarray(distances), np.asarray(offsets)
+    far = np.abs(distances) > tolerance
+    rate = (offsets[far] / distances[far, None]).mean(axis=0) if far.any() else np.zeros(2)
+    if not np.allclose(offsets, distances[:, None] * rate, atol=0.05):
+        raise ImageReadError(f"{path}: its frames are shifted in-plane from the given image's grid; open the SEG on its own")
+    return out
+
+
+def _fill_gaps(slices: list[dict[str, Any]], shared: Any) -> list[dict[str, Any]]:
+    """``slices`` plus empty ones where the SEG skipped slices, when the gaps are whole steps.
+
+    The step is the SpacingBetweenSlices the SEG declares (measured along the slices' normal,
+    so not for a gantry tilt), else the smallest gap; positions in
+    between are interpolated (so a gantry tilt's sideways shift is kept).
+    """
+    if len(slices) < 2:
+        return slices
+    normal = np.cross(slices[0]["orientation"][0], slices[0]["orientation"][1])
+    slices = sorted(slices, key=lambda s: float(s["position"] @ normal))
+    along = np.array([float(s["position"] @ normal) for s in slices])
+    gaps = np.diff(along)
+    measures = _group(shared, shared, "PixelMeasuresSequence")
+    declared = float(measures.get("SpacingBetweenSlices", 0) or 0) if measures is not None else 0.0
+    steps = [t for t in (declared, float(gaps.min())) if t > 0 and np.allclose(gaps / t, np.round(gaps / t), atol=0.02)]
+    if not steps:
+        return slices
+    step = steps[0]
+    filled = []
+    for a, b, gap in zip(slices[:-1], slices[1:], gaps):
+        filled.append(a)
+        n = int(round(gap / step))
+        for j in range(1, n):
+            filled.append({**a, "position": a["position"] + (b["position"] - a["position"]) * j / n,
+                           "labels": np.zeros_like(a["labels"])})
+    filled.append(slices[-1])
+    return filled
+
 
 
 def _group(item: Any, shared: Any, keyword: str) -> Any:
@@ -420,3 +499,4 @@ def _segments(ds: Any) -> tuple[dict[int, int], dict[int, LabelClass]]:
             value, str(item.get("SegmentLabel") or f"segment {number}"), dicom_lab_to_rgb(list(lab)) if lab is not None else None
         )
     return values, classes
+

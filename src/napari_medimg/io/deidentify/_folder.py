@@ -37,6 +37,8 @@ class FileRecord:
     changes: dict[str, int] = field(default_factory=dict)
     burned_in: str = "no"
     renamed: bool = False
+    #: the input file itself (kept in memory for the caller, never written to the report)
+    path: Path | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass
@@ -78,7 +80,7 @@ class DeidentificationReport:
             "output": self.output,
             "options": self.options,
             "summary": self.summary(),
-            "files": [vars(f) for f in self.files],
+            "files": [{k: v for k, v in vars(f).items() if k != "path"} for f in self.files],
         }
 
 
@@ -253,7 +255,7 @@ def deidentify(
     for i, (path, relative) in enumerate(inputs):
         check_cancel(cancel)
         ds, record, identifiers = _one(path, options, uid_map)
-        record.source = relative.as_posix()
+        record.source, record.path = relative.as_posix(), path
         seen.update(identifiers)
         if ds is not None:
             target_relative, record.renamed = _clean_relative(relative, identifiers)
