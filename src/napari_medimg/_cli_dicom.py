@@ -91,6 +91,10 @@ def add_parsers(sub) -> None:
     sr.add_argument("output", help="the SR file to write (.dcm)")
     sr.add_argument("--csv", metavar="FILE", help="also write the full measurement table as CSV")
     sr.add_argument("--json", metavar="FILE", help="also write it as JSON with units and provenance")
+    sr.add_argument(
+        "--radiomics", nargs="?", const="", metavar="SETTINGS.yaml",
+        help="add radiomics features (pyradiomics definitions; optional parameter file) to the SR and tables",
+    )
     sr.add_argument("--identifiers", action="store_true", help="keep the patient and study attributes")
     sr.add_argument("--overwrite", action="store_true", help="replace existing outputs")
 
@@ -154,18 +158,32 @@ def cmd_export_sr(args: argparse.Namespace) -> int:
     from .io.dicom_seg import read_seg
     from .io.measurement_report import write_measurement_json, write_measurement_sr
 
+    import numpy as np
+
     outputs = [args.output] + [p for p in (args.csv, args.json) if p]
     for output in outputs:
         check_output(output, [args.seg, args.source], overwrite=args.overwrite)
     image = read(args.source)
     labels = read_seg(args.seg, grid=image)  # the objects on the series' whole grid
     table = measure_labels(labels, image)
+    parameters: dict = {"percentiles": [10, 50, 90], "shape": True}
+    if args.radiomics is not None:
+        from .analysis.radiomics import extract, load_settings
+
+        settings = load_settings(args.radiomics or {})
+        rows = []
+        for value in table["label"]:
+            settings["label"] = int(value)
+            rows.append(extract(image, labels, settings))
+        for key in rows[0]:
+            table[key] = np.asarray([row.get(key, np.nan) for row in rows], dtype=np.float64)
+        parameters["radiomics"] = {"settings": args.radiomics or "pyradiomics defaults", "features": len(rows[0])}
     write_measurement_sr(table, args.seg, args.source, args.output, identifiers=args.identifiers, overwrite=args.overwrite)
     if args.csv:
         write_csv(table, args.csv, overwrite=args.overwrite)
     if args.json:
         write_measurement_json(
-            table, args.json, parameters={"percentiles": [10, 50, 90], "shape": True},
+            table, args.json, parameters=parameters,
             inputs={"seg": Path(args.seg).name, "image": Path(args.source).name}, overwrite=args.overwrite,
         )
     volumes = ", ".join(f"{int(v)}: {ml:.2f} mL" for v, ml in zip(table["label"], table["volume_ml"]))

@@ -176,3 +176,39 @@ def test_seg_and_sr_pass_dicom_validator(shared_data, tmp_path):
     del broken.SegmentSequence[0].SegmentLabel  # type 1: the validator must notice
     broken.save_as(tmp_path / "broken.dcm")
     assert any("Segment Label" in e for e in validate_offline(tmp_path / "broken.dcm"))
+
+
+def test_radiomics_in_the_sr_with_units(shared_data, tmp_path):
+    from napari_medimg.analysis.radiomics import extract
+
+    source = shared_data / "dicom/ct_head_gantry_tilt_ge/dicom"
+    image = read(source)
+    seg = write_seg(_drawn(image), source, tmp_path / "seg.dcm")
+    labels = read_seg(seg, grid=image)
+    table = measure_labels(labels, image, shape=False)
+    rows = [extract(image, labels, {"label": int(v)}, feature_classes=["firstorder", "shape", "glcm"]) for v in table["label"]]
+    for key in rows[0]:
+        table[key] = np.array([r[key] for r in rows])
+    objects = read_measurement_sr(write_measurement_sr(table, seg, source, tmp_path / "sr.dcm"))
+    for obj, row in zip(objects, rows):
+        got = obj["measurements"]
+        assert got["shape_MeshVolume [mm3]"] == pytest.approx(row["original_shape_MeshVolume"], rel=1e-12)
+        assert got["firstorder_Mean [[hnsf'U]]"] == pytest.approx(row["original_firstorder_Mean"], rel=1e-12)
+        assert got["glcm_Contrast [1]"] == pytest.approx(row["original_glcm_Contrast"], rel=1e-12)
+        assert got["firstorder_TotalEnergy [[hnsf'U]2.mm3]"] == pytest.approx(row["original_firstorder_TotalEnergy"], rel=1e-12)
+
+
+def test_probability_map_as_fractional_seg(shared_data, tmp_path):
+    import highdicom as hd
+
+    source = shared_data / "dicom/mr_sag_t1_siemens_hfs/dicom"
+    image = read(source)
+    z, y, x = np.mgrid[: image.array.shape[0], : image.array.shape[1], : image.array.shape[2]]
+    probability = np.exp(-(((z - 17) / 6.0) ** 2 + ((y - 128) / 40.0) ** 2 + ((x - 128) / 40.0) ** 2)).astype(np.float32)
+    out = write_seg(image.with_array(probability), source, tmp_path / "p.dcm", algorithm_type="AUTOMATIC")
+    seg = hd.seg.segread(out)
+    assert seg.SegmentationType == "FRACTIONAL" and seg.SegmentSequence[0].SegmentLabel == "Probability"
+    back = read_seg(out, grid=image)  # thresholded at one half
+    np.testing.assert_array_equal(back.array, (np.round(probability * 255) > 127.5).astype(np.uint8))
+    with pytest.raises(ValueError, match="probabilities"):
+        write_seg(image.with_array(probability * 2), source, tmp_path / "q.dcm")

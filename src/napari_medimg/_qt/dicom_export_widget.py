@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 from magicgui.widgets import CheckBox, ComboBox, Container, FileEdit, Label, LineEdit, ProgressBar, PushButton, SpinBox, create_widget
 
+from ._common import side_by_side
 from ._viewer_events import follow_viewer
 
 __all__ = ["DeidentifyWidget", "DicomExportWidget", "parse_regions"]
@@ -59,8 +60,8 @@ class DeidentifyWidget(Container):
         self.source = FileEdit(mode="d", label="DICOM folder")
         self.output = FileEdit(mode="d", label="copy to (new folder)")
         self.retain_dates = CheckBox(text="keep dates (full dates option)")
-        self.shift_dates = CheckBox(text="shift dates by")
-        self.shift_days = SpinBox(value=-100, min=-36500, max=36500, label="days")
+        self.shift_dates = CheckBox(text="shift dates by (days)")
+        self.shift_days = SpinBox(value=-100, min=-36500, max=36500)
         self.keep_uids = CheckBox(text="keep UIDs")
         self.retain_device = CheckBox(text="keep device identity (serial, station)")
         self.retain_institution = CheckBox(text="keep institution")
@@ -73,7 +74,7 @@ class DeidentifyWidget(Container):
         self.progress = ProgressBar(value=0, max=100, visible=False)
         self.status = Label(value="")
         self.extend([
-            self.source, self.output, self.retain_dates, self.shift_dates, self.shift_days, self.keep_uids,
+            self.source, self.output, self.retain_dates, side_by_side(self.shift_dates, self.shift_days), self.keep_uids,
             self.retain_device, self.retain_institution, self.retain_patient, self.remove_private, self.regions,
             self.key_file, self.run_button, self.cancel_button, self.progress, self.status,
         ])

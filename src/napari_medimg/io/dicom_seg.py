@@ -182,7 +182,8 @@ def write_seg(
     ----------
     labels : Volume
         Integer labels on the source series' grid (as :func:`napari_medimg.read` gives the
-        series; 0 = background). Each value present becomes one segment.
+        series; 0 = background): each value present becomes one BINARY segment. Or a float
+        probability map in [0, 1]: one FRACTIONAL (probability, 8-bit) segment.
     source : path
         The DICOM series' folder (or a folder holding it beside other series).
     output : path
@@ -218,9 +219,15 @@ def write_seg(
     import highdicom as hd
 
     array = np.asarray(labels.array)
-    if array.dtype.kind not in "uib" or (array.size and array.min() < 0):
-        raise ValueError("a SEG holds integer labels >= 0; convert the layer to labels first")
-    values = [int(v) for v in np.unique(array) if v != 0]
+    fractional = array.dtype.kind == "f"
+    if fractional:  # a probability map (a model's output): one FRACTIONAL segment
+        if not np.isfinite(array).all() or array.min() < 0 or array.max() > 1:
+            raise ValueError("a fractional SEG holds probabilities in [0, 1]; this float image has other values or NaNs")
+        values = [1] if array.max() > 0 else []
+    elif array.dtype.kind not in "uib" or (array.size and array.min() < 0):
+        raise ValueError("a SEG holds integer labels >= 0 (or probabilities in [0, 1]); convert the layer first")
+    else:
+        values = [int(v) for v in np.unique(array) if v != 0]
     if not values:
         raise ValueError("the labels are empty (all 0): draw something before exporting a SEG")
     source, output = Path(source), Path(output)
@@ -244,7 +251,7 @@ def write_seg(
     for number, value in enumerate(values, start=1):
         label_map[flat == value] = number
         known = classes.get(value)
-        name = known.name if known else f"Label {value}"
+        name = known.name if known else ("Probability" if fractional else f"Label {value}")
         category, kind = _property_codes(name)
         descriptions.append(
             hd.seg.SegmentDescription(
@@ -261,8 +268,8 @@ def write_seg(
         )
     seg = hd.seg.Segmentation(
         source_images=datasets,
-        pixel_array=label_map,
-        segmentation_type=hd.seg.SegmentationTypeValues.BINARY,
+        pixel_array=flat.astype(np.float32) if fractional else label_map,
+        segmentation_type=hd.seg.SegmentationTypeValues.FRACTIONAL if fractional else hd.seg.SegmentationTypeValues.BINARY,
         segment_descriptions=descriptions,
         series_instance_uid=hd.UID(),
         series_number=int(datasets[0].get("SeriesNumber") or 0) + 1000,

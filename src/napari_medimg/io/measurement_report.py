@@ -33,6 +33,21 @@ SR_MEASUREMENTS: dict[str, tuple[str, str, str | None]] = {
     "maximum_diameter_mm": ("Diameter", "Millimeter", "Maximum"),
     "mean_HU": ("Mean", "HounsfieldUnit", None),
     "std_HU": ("StandardDeviation", "HounsfieldUnit", None),
+    "mean": ("Mean", "NoUnits", None),  # MR and others: values without physical units
+    "std": ("StandardDeviation", "NoUnits", None),
+}
+# radiomics features (pyradiomics names) -> UCUM unit; "I" stands for the image's value unit
+_RADIOMICS_UNITS = {
+    "shape_VoxelVolume": "mm3", "shape_MeshVolume": "mm3", "shape_SurfaceArea": "mm2",
+    "shape_SurfaceVolumeRatio": "/mm", "shape_Maximum3DDiameter": "mm", "shape_Maximum2DDiameterSlice": "mm",
+    "shape_Maximum2DDiameterColumn": "mm", "shape_Maximum2DDiameterRow": "mm", "shape_MajorAxisLength": "mm",
+    "shape_MinorAxisLength": "mm", "shape_LeastAxisLength": "mm", "shape2D_MeshSurface": "mm2",
+    "shape2D_PixelSurface": "mm2", "shape2D_Perimeter": "mm", "shape2D_PerimeterSurfaceRatio": "/mm",
+    "shape2D_MaximumDiameter": "mm", "shape2D_MajorAxisLength": "mm", "shape2D_MinorAxisLength": "mm",
+    **{f"firstorder_{n}": "I" for n in ("Mean", "Median", "Minimum", "Maximum", "10Percentile", "90Percentile",
+                                         "Range", "InterquartileRange", "MeanAbsoluteDeviation",
+                                         "RobustMeanAbsoluteDeviation", "RootMeanSquared", "StandardDeviation")},
+    "firstorder_Variance": "I2", "firstorder_Energy": "I2", "firstorder_TotalEnergy": "I2.mm3",
 }
 _UNIT_SUFFIX = {"mm3": "mm3", "ml": "mL", "mm2": "mm2", "mm": "mm", "HU": "HU"}
 
@@ -41,6 +56,29 @@ def column_unit(column: str) -> str | None:
     """The unit a column name carries (``volume_mm3`` -> ``mm3``), None for counts and ratios."""
     tail = column.rsplit("_", 1)[-1] if "_" in column else ""
     return _UNIT_SUFFIX.get(tail)
+
+
+def radiomics_unit(column: str, image_unit: str | None) -> str:
+    """UCUM unit of a radiomics column (``original_shape_MeshVolume`` -> ``mm3``); ``1`` when none.
+
+    Intensity features carry the image's unit (``[hnsf'U]`` for HU); texture features and
+    ratios are dimensionless.
+    """
+    key = column.split("_", 1)[1] if column.startswith("original_") else column
+    unit = _RADIOMICS_UNITS.get(key, "1")
+    if "I" not in unit:
+        return unit
+    base = "[hnsf'U]" if image_unit == "HU" else None
+    if base is None:
+        return "1"
+    return unit.replace("I", base)
+
+
+def _radiomics_code(column: str) -> str:
+    """A stable short code value (SH, 16 characters) for a radiomics feature name."""
+    import hashlib
+
+    return "R" + hashlib.sha1(column.encode()).hexdigest()[:12].upper()
 
 
 def _rows(table: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -116,7 +154,11 @@ def write_measurement_sr(
     table : mapping of str to array-like
         A :func:`~napari_medimg.analysis.measure.measure_labels` table of the SEG's labels
         (its ``label`` column holds the label values the SEG keeps in each segment's
-        TrackingID). The columns of :data:`SR_MEASUREMENTS` present become measurements.
+        TrackingID). The columns of :data:`SR_MEASUREMENTS` present become measurements
+        coded in SNOMED CT and UCUM; radiomics columns (``original_<class>_<Feature>``, as
+        :func:`~napari_medimg.analysis.radiomics.extract` names them) follow, coded in the
+        local scheme ``99PYRADIOMICS`` (code value from a hash of the name, the name as code
+        meaning) with their UCUM units.
     seg_path : path
         The DICOM SEG the objects come from (written by :func:`~napari_medimg.io.dicom_seg.write_seg`
         or any SEG whose segment numbers are the label values).
@@ -148,6 +190,8 @@ def write_measurement_sr(
     seg = pydicom.dcmread(os.fspath(seg_path))
     numbers = {value: number for number, value in segment_values(seg).items()}
     present = [c for c in SR_MEASUREMENTS if c in table]
+    radiomics = [c for c in table if c.startswith("original_")]
+    image_unit = "HU" if "mean_HU" in table else None
     if not present:
         raise ValueError(f"the table has none of the measured columns {sorted(SR_MEASUREMENTS)}")
     groups = []
@@ -156,6 +200,16 @@ def write_measurement_sr(
         if value not in numbers:
             raise ValueError(f"label {value} has no segment in {Path(seg_path).name}; measure the SEG's own labels")
         measurements = []
+        for column in radiomics:
+            if row[column] is None:
+                continue
+            measurements.append(
+                hd.sr.Measurement(
+                    name=hd.sr.CodedConcept(_radiomics_code(column), "99PYRADIOMICS", column.removeprefix("original_")[:64]),
+                    value=float(row[column]),
+                    unit=hd.sr.CodedConcept(radiomics_unit(column, image_unit), "UCUM", radiomics_unit(column, image_unit)),
+                )
+            )
         for column in present:
             if row[column] is None:
                 continue
