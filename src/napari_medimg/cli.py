@@ -1,4 +1,4 @@
-"""The ``napari-medimg`` command: info, run, features, demo, models, predict, train, anonymize, export-seg.
+"""The ``napari-medimg`` command: info, run, features, demo, models, predict, train, anonymize, export-seg, export-sr, batch.
 
 Starting it imports neither napari, Qt nor torch; ``demo`` imports napari only to
 render or show the result.
@@ -242,6 +242,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_parsers(sub)
     add_dicom_parsers(sub)
+    from ._cli_pipeline import add_parsers as add_pipeline_parsers
+
+    add_pipeline_parsers(sub)
     demo = sub.add_parser("demo", help="the main job on the bundled chest CT")
     demo.add_argument(
         "--out",
@@ -281,6 +284,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from . import _cli_learn
 
             return getattr(_cli_learn, f"cmd_{args.command}")(args)
+        if args.command == "batch":
+            from ._cli_pipeline import cmd_batch
+
+            return cmd_batch(args)
         if args.command in ("anonymize", "export-seg", "export-sr"):
             from . import _cli_dicom
 

@@ -61,11 +61,12 @@ def test_run_reports_bad_parameters_and_files(tmp_path, capsys):
 
 def test_library_and_cli_import_no_gui_or_torch(shared_data):
     code = (
-        "import sys, napari_medimg, napari_medimg.cli, napari_medimg.operations, napari_medimg.io;"
+        "import sys, napari_medimg, napari_medimg.cli, napari_medimg.operations, napari_medimg.io, napari_medimg.pipeline;"
         "from napari_medimg.cli import main;"
         f"main(['info', {str(shared_data / 'mr/pyradiomics/brain1_image.nrrd')!r}]);"
         "main(['run', '--list']); main(['models']);"
-        "bad = [m for m in ('napari', 'qtpy', 'PyQt6', 'PySide6', 'torch', 'magicgui') if m in sys.modules];"
+        "bad = [m for m in ('napari', 'qtpy', 'PyQt6', 'PySide6', 'torch', 'magicgui', 'distributed', 'highdicom')"
+        " if m in sys.modules];"
         "print('LOADED', bad)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout

@@ -1,0 +1,254 @@
+"""Run a workflow over many cases on dask.distributed, losing nothing when a case breaks.
+
+Each case runs in a worker process (:func:`run_case`): its outputs go to
+``OUTPUT/<case id>/`` (images and labels as ``.nii.gz`` in the source geometry, tables and
+points as ``.csv``), written atomically, and last a ``case.json`` record (status, error,
+input and output hashes, geometry, timings). A case whose record says *done* for the same
+input and workflow is skipped on a re-run; failed and unfinished cases run again. The driver
+writes ``OUTPUT/manifest.json`` after every finished case, so an interrupted batch leaves a
+complete account of what was done, and one combined table per table output.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import platform
+import time
+import traceback
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable
+
+from .cases import Case, input_digest
+from .workflow import Workflow
+
+__all__ = ["run_batch", "run_case", "MANIFEST", "CASE_RECORD"]
+
+MANIFEST = "manifest.json"
+CASE_RECORD = "case.json"
+
+
+def _write_json(path: Path, data: Any) -> None:
+    from ..io.atomic import atomic_write
+
+    text = json.dumps(data, indent=1, default=str)
+    atomic_write(path, lambda p: p.write_text(text, encoding="utf-8"), overwrite=True)
+
+
+def _file_digest(path: Path) -> str:
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _geometry(volume: Any) -> dict[str, Any]:
+    return {"shape": list(volume.array.shape), "spacing_mm": list(volume.spacing), "origin_mm": list(volume.origin),
+            "dtype": str(volume.array.dtype)}
+
+
+def run_case(workflow_data: dict, case_data: dict, output_dir: str) -> dict:
+    """Run the workflow on one case in a worker; write its outputs and its record; return the record.
+
+    Never raises for a bad case: the error is in the record (``status`` "failed").
+    """
+    from ..analysis.measure import write_csv
+    from ..io import read, write
+
+    case = Case(**case_data)
+    folder = Path(output_dir) / case.id
+    record: dict[str, Any] = {
+        "id": case.id, "input": case.path, "series": case.series, "status": "failed", "error": None,
+        "input_sha256": None, "workflow_sha256": None, "outputs": {}, "seconds": None,
+        "worker": f"{platform.node()}:{os.getpid()}",
+    }
+    start = time.perf_counter()
+    try:
+        workflow = Workflow.from_dict(workflow_data)
+        record["workflow_sha256"] = workflow.digest
+        record["input_sha256"] = input_digest(case)
+        image = read(case.path, series_uid=case.series) if case.series else read(case.path)
+        record["geometry"] = _geometry(image)
+        result = workflow.run(image, case.extras)
+        folder.mkdir(parents=True, exist_ok=True)
+        for name, volume in result.volumes.items():
+            path = write(volume, folder / f"{name}.nii.gz", overwrite=True, allow_geometry_loss=True)
+            record["outputs"][name] = {"path": f"{case.id}/{path.name}", "sha256": _file_digest(path)}
+        for name, table in result.tables.items():
+            path = write_csv(table, folder / f"{name}.csv", overwrite=True)
+            record["outputs"][name] = {"path": f"{case.id}/{path.name}", "sha256": _file_digest(path)}
+        record["step_seconds"] = {k: round(v, 3) for k, v in result.seconds.items()}
+        record["status"] = "done"
+    except Exception as exc:  # noqa: BLE001 - one broken case must not stop the batch
+        record["error"] = f"{type(exc).__name__}: {exc}"
+        record["traceback"] = traceback.format_exc(limit=4)
+    record["seconds"] = round(time.perf_counter() - start, 3)
+    _write_json(folder / CASE_RECORD, record)  # last: its presence says the case finished
+    return record
+
+
+def _finished(case: Case, output_dir: Path, workflow_sha: str) -> dict | None:
+    """The record of a case done earlier with the same workflow and input, else None."""
+    path = output_dir / case.id / CASE_RECORD
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if record.get("status") != "done" or record.get("workflow_sha256") != workflow_sha:
+        return None
+    if record.get("input_sha256") != input_digest(case):
+        return None
+    outputs_there = all((output_dir / o["path"]).is_file() for o in record.get("outputs", {}).values())
+    return record if outputs_there else None
+
+
+def _versions() -> dict[str, str]:
+    import importlib.metadata as metadata
+
+    out = {"python": platform.python_version()}
+    for package in ("napari-medimg", "numpy", "scipy", "SimpleITK", "pydicom", "scikit-image", "dask", "distributed"):
+        try:
+            out[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            pass
+    return out
+
+
+def _combined_tables(output_dir: Path, records: list[dict]) -> list[Path]:
+    """One CSV per table output with a ``case`` column first (cases in batch order)."""
+    import csv
+
+    by_name: dict[str, list[tuple[str, Path]]] = {}
+    for record in records:
+        if record["status"] not in ("done", "skipped"):
+            continue
+        for name, output in record.get("outputs", {}).items():
+            if output["path"].endswith(".csv"):
+                by_name.setdefault(name, []).append((record["id"], output_dir / output["path"]))
+    written = []
+    for name, parts in by_name.items():
+        rows, header = [], ["case"]
+        for case_id, path in parts:
+            with open(path, newline="", encoding="utf-8") as handle:
+                for row in csv.DictReader(handle):
+                    rows.append({"case": case_id, **row})
+                    header += [k for k in row if k not in header]
+        from ..io.atomic import atomic_write
+
+        def _write(p: Path, rows=rows, header=header) -> None:
+            with open(p, "w", newline="", encoding="utf-8") as handle:
+                writer = csv.DictWriter(handle, fieldnames=header)
+                writer.writeheader()
+                writer.writerows(rows)
+
+        written.append(atomic_write(output_dir / f"{name}.csv", _write, overwrite=True))
+    return written
+
+
+def run_batch(
+    workflow: Workflow,
+    cases: list[Case],
+    output_dir: str | os.PathLike,
+    *,
+    workers: int | None = None,
+    scheduler: str | None = None,
+    say: Callable[[str], None] = print,
+) -> dict:
+    """Run ``workflow`` on every case, in parallel, and write the manifest.
+
+    Parameters
+    ----------
+    workflow : Workflow
+        What to run (validated before any case starts).
+    cases : list of Case
+        From :func:`~napari_medimg.pipeline.find_cases`.
+    output_dir : path
+        Where each case's folder, the combined tables and ``manifest.json`` go.
+    workers : int, optional
+        Worker processes of a local cluster (default: the CPU count, at most the cases).
+    scheduler : str, optional
+        Address of a running ``dask scheduler`` (its workers run the cases) instead.
+    say : callable
+        Receives one line per finished case and the summary (the terminal's progress).
+
+    Returns
+    -------
+    dict
+        The manifest (also in ``output_dir/manifest.json``).
+    """
+    from distributed import Client, LocalCluster, as_completed
+
+    output_dir = Path(output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    workflow.validate(extras=tuple(sorted({k for c in cases for k in c.extras})))
+    digest = workflow.digest
+    manifest: dict[str, Any] = {
+        "software": _versions(),
+        "workflow": workflow.to_dict(),
+        "workflow_sha256": digest,
+        "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "cases": [],
+    }
+    records: dict[str, dict] = {}
+    todo = []
+    for case in cases:
+        earlier = _finished(case, output_dir, digest)
+        if earlier is not None:
+            records[case.id] = {**earlier, "status": "skipped", "previous_status": "done"}
+        else:
+            todo.append(case)
+    if records:
+        say(f"batch: {len(records)} case(s) already done with this workflow and input: skipped")
+
+    def save_manifest() -> None:
+        manifest["cases"] = [records.get(c.id, {"id": c.id, "input": c.path, "status": "pending"}) for c in cases]
+        counts = {s: sum(1 for r in manifest["cases"] if r["status"] == s) for s in ("done", "failed", "skipped", "pending")}
+        manifest["summary"] = counts
+        _write_json(output_dir / MANIFEST, manifest)
+
+    cluster = None
+    if todo:
+        n = workers or min(os.cpu_count() or 1, len(todo))
+        if scheduler:
+            client = Client(scheduler, timeout="20s")
+            manifest["scheduler"] = scheduler
+        else:
+            cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None,
+                                   silence_logs=40)
+            client = Client(cluster)
+            manifest["scheduler"] = f"LocalCluster, {n} worker process(es)"
+        try:
+            data = workflow.to_dict()
+            futures = [client.submit(run_case, data, dataclasses.asdict(c), str(output_dir), key=f"case-{c.id}-{digest[:8]}",
+                                     pure=False) for c in todo]
+            for done, future in enumerate(as_completed(futures), start=1):
+                try:
+                    record = future.result()
+                except Exception as exc:  # noqa: BLE001 - a worker that died mid-case
+                    case = todo[futures.index(future)]
+                    record = {"id": case.id, "input": case.path, "status": "failed",
+                              "error": f"the worker running it was lost ({type(exc).__name__}: {exc}); run the batch again"}
+                records[record["id"]] = record
+                error = f": {record['error']}" if record["status"] == "failed" else ""
+                say(f"batch: [{done}/{len(todo)}] {record['id']} {record['status']}{error}")
+                save_manifest()
+        except KeyboardInterrupt:
+            say("batch: interrupted; finished cases are kept, run the same command again to go on")
+            raise
+        finally:
+            manifest["finished"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+            save_manifest()
+            client.close()
+            if cluster is not None:
+                cluster.close()
+    manifest["finished"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    manifest["tables"] = [p.name for p in _combined_tables(output_dir, [records[c.id] for c in cases if c.id in records])]
+    save_manifest()
+    s = manifest["summary"]
+    say(f"batch: {s['done']} done, {s['skipped']} skipped, {s['failed']} failed; manifest: {output_dir / MANIFEST}")
+    return manifest
