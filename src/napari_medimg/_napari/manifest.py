@@ -100,6 +100,7 @@ def build_manifest() -> dict[str, Any]:
         ("train_landmarks", "Train a landmark detector (points)", "landmark_widget:LandmarkWidget"),
         ("deidentify_dicom", "De-identify DICOM (PS3.15 basic profile)", "dicom_export_widget:DeidentifyWidget"),
         ("export_dicom_seg", "Export labels as DICOM SEG + measurement SR", "dicom_export_widget:DicomExportWidget"),
+        ("workflow", "Workflow (record, edit, save, replay)", "workflow_widget:WorkflowWidget"),
     ):
         commands.append({"id": f"{PLUGIN}.{key}", "title": title, "python_name": f"napari_medimg._qt.{target}"})
     widgets = [
@@ -118,6 +119,7 @@ def build_manifest() -> dict[str, Any]:
         {"command": f"{PLUGIN}.train_landmarks", "display_name": "Train a landmark detector (points)"},
         {"command": f"{PLUGIN}.deidentify_dicom", "display_name": "De-identify DICOM (PS3.15 basic profile)"},
         {"command": f"{PLUGIN}.export_dicom_seg", "display_name": "Export labels as DICOM SEG + measurement SR"},
+        {"command": f"{PLUGIN}.workflow", "display_name": "Workflow (record, edit, save, replay)"},
     ]
     menus: dict[str, list[dict[str, str]]] = {
         "napari/file/io_utilities": [
@@ -125,6 +127,7 @@ def build_manifest() -> dict[str, Any]:
             {"command": f"{PLUGIN}.prefer_reader"},
             {"command": f"{PLUGIN}.deidentify_dicom"},
             {"command": f"{PLUGIN}.export_dicom_seg"},
+            {"command": f"{PLUGIN}.workflow"},
         ],
         "napari/layers/measure": [
             {"command": f"{PLUGIN}.measure"},

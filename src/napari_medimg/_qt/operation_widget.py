@@ -283,7 +283,8 @@ class OperationWidget(Container):
             cancel=self._cancelled.is_set,
             _start_thread=False, _ignore_errors=True,
         )
-        worker.returned.connect(lambda result: self._returned(result, layer.name))
+        recorded = self._recordable_values()
+        worker.returned.connect(lambda result: self._returned(result, layer.name, recorded))
         worker.errored.connect(self._report_error)
         worker.finished.connect(self._finished)
         self.worker = worker
@@ -350,23 +351,40 @@ class OperationWidget(Container):
         self.cancel_button.enabled = False
         self.progress_bar.value = 0 if self._cancelled.is_set() or self._failed else 100
 
-    def _returned(self, result: Any, input_name: str) -> None:
+    def _returned(self, result: Any, input_name: str, recorded: tuple[dict, dict] | None = None) -> None:
         if isinstance(result, _Raised):
             self._report_error(result.exception)
         else:
-            self._add_result(result, input_name)
+            name = self._add_result(result, input_name)
+            if name is not None and recorded is not None:
+                from .._napari.recorder import recorder_for
 
-    def _add_result(self, result: tuple[Any, dict | None], input_name: str) -> None:
+                recorder_for().record(self.operation.name, input_name, recorded[0], recorded[1], name)
+
+    def _recordable_values(self) -> tuple[dict[str, Any], dict[str, str]]:
+        """The run's parameters for the workflow: values, and second-input layers by name."""
+        values, layers = {}, {}
+        for name, widget in self.parameter_widgets.items():
+            value = widget.value
+            if self.operation.parameter(name).is_layer:
+                if value is not None:
+                    layers[name] = value.name
+            else:
+                values[name] = value.item() if hasattr(value, "item") else value
+        return values, layers
+
+    def _add_result(self, result: tuple[Any, dict | None], input_name: str) -> str | None:
+        """Add the result as a layer; its name (None when the run was cancelled)."""
         from napari.utils.notifications import show_info
 
         if self._cancelled.is_set():
-            return
+            return None
         volume, features = result
         self._remove_preview()
         name = f"{input_name} {self.operation.name}"
         if self.operation.output_kind == "points":
             self._add_points(volume, features, name)
-            return
+            return self.viewer.layers[-1].name
         if self.operation.output_kind == "labels":
             data = volume_to_layer_data(volume, name=name, layer_type="labels", features=features)
             count = len(features["index"]) - 1
@@ -377,6 +395,7 @@ class OperationWidget(Container):
         else:
             data = volume_to_layer_data(volume, name=name, **image_display_kwargs(volume))
         add_layer(self.viewer, *data)
+        return self.viewer.layers[-1].name  # napari may have made the name unique
 
     def _add_points(self, points: Any, features: dict, name: str) -> None:
         """A Points layer at the points' voxels, through the input layer's own transform."""
