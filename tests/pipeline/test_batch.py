@@ -141,3 +141,25 @@ def test_batch_on_a_separately_started_scheduler(cohort, tmp_path):
         scheduler.terminate()
         worker.wait(20)
         scheduler.wait(20)
+
+
+def test_outputs_carry_their_provenance(cohort, tmp_path, shared_data):
+    from napari_medimg import read, write
+    from napari_medimg.cli import main
+
+    out = tmp_path / "smoothed.nii.gz"
+    assert main(["run", "gaussian", str(shared_data / "mr/pyradiomics/brain1_image.nrrd"), str(out), "--sigma", "2"]) == 0
+    sidecar = json.loads((tmp_path / "smoothed.provenance.json").read_text())
+    assert sidecar["history"] == [{"operation": "gaussian", "parameters": {"sigma": 2.0}}]
+    assert sidecar["source"]["source_name"] == "brain1_image.nrrd" and "napari-medimg" in sidecar["software"]
+    back = read(out)
+    assert back.metadata["history"] == sidecar["history"]  # read back: the history goes on
+    write(back.with_array(back.array * 2, history=back.metadata["history"] + [{"operation": "double"}]),
+          tmp_path / "twice.nrrd")
+    assert len(json.loads((tmp_path / "twice.provenance.json").read_text())["history"]) == 2
+    # a batch case's outputs name the input by its content hash
+    manifest = run_batch(SMOOTH_AND_MEASURE, find_cases(cohort / "ct16"), tmp_path / "b", workers=1, say=lambda _: None)
+    case = manifest["cases"][0]
+    provenance = json.loads((tmp_path / "b" / case["id"] / "mask.provenance.json").read_text())
+    assert provenance["source"]["source_sha256"] == case["input_sha256"]
+    assert [h["operation"] for h in provenance["history"]] == ["gaussian", "threshold_auto"]

@@ -266,7 +266,8 @@ def layer_to_volume(
     if labels:
         array = as_labels(array)
     keep = {
-        k: v for k, v in medimg.items() if k in ("modality", "source_format", "source_name", "time_spacing", "time_origin")
+        k: v for k, v in medimg.items()
+        if k in ("modality", "source_format", "source_name", "time_spacing", "time_origin", "history")
     }
     keep["kind"] = "labels" if labels else "image"
     volume = Volume(array, tuple(spacing), tuple(origin), direction, keep, rgb=rgb)

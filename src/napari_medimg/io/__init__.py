@@ -106,7 +106,14 @@ def read(path: str | os.PathLike, **options: Any) -> Volume:
     if format_of(path) is not None:
         if options:
             raise TypeError(f"options {sorted(options)} apply to DICOM input only")
-        return read_sitk_file(path)
+        volume = read_sitk_file(path)
+        from .provenance import read_provenance
+
+        provenance = read_provenance(path)
+        if provenance is not None:  # how the file was made: its history goes on
+            volume.metadata["history"] = provenance["history"]
+            volume.metadata["provenance"] = {k: provenance.get(k) for k in ("software", "source", "written")}
+        return volume
     check_not_placeholder(path)
     from .dicom import is_dicom_file, read_dicom
 
@@ -151,7 +158,8 @@ def write(
     Returns
     -------
     Path
-        The path written.
+        The path written. A volume with a history (operations, parameters) also gets
+        ``<name>.provenance.json`` beside it (:mod:`napari_medimg.io.provenance`).
 
     Raises
     ------
@@ -159,6 +167,10 @@ def write(
         When the file cannot be written completely; a previous file is left unchanged.
         See :func:`napari_medimg.io.formats.write_sitk_file`.
     """
-    return write_sitk_file(
+    written = write_sitk_file(
         volume, path, compress=compress, overwrite=overwrite, allow_geometry_loss=allow_geometry_loss
     )
+    from .provenance import write_provenance
+
+    write_provenance(volume.metadata, written)  # beside it, when the volume has a history
+    return written

@@ -73,6 +73,7 @@ def run_case(workflow_data: dict, case_data: dict, output_dir: str) -> dict:
         record["workflow_sha256"] = workflow.digest
         record["input_sha256"] = input_digest(case)
         image = read(case.path, series_uid=case.series) if case.series else read(case.path)
+        image.metadata["source_sha256"] = record["input_sha256"]  # into each output's provenance
         record["geometry"] = _geometry(image)
         result = workflow.run(image, case.extras)
         folder.mkdir(parents=True, exist_ok=True)
