@@ -277,6 +277,32 @@ def layer_to_volume(
     return volume
 
 
+def layer_transform(layer: Any) -> dict[str, Any]:
+    """The layer's placement as napari's writers receive it: scale, translate, rotate, shear, affine."""
+    return {
+        "scale": layer.scale,
+        "translate": layer.translate,
+        "rotate": layer.rotate,
+        "shear": layer.shear,
+        "affine": layer.affine.affine_matrix,
+    }
+
+
+def layer_source_volume(layer: Any, *, labels: bool = False) -> Volume:
+    """The layer as a Volume in its source file's voxel order and true geometry (as File > Save).
+
+    A labels layer painted with napari's "new labels" button has only the displayed geometry:
+    the image read by this plugin that it was drawn on (same shape, scale, translate) gives
+    the true direction and axis order. The data is copied for labels (painting may go on).
+    """
+    from .writer import find_source_metadata
+
+    meta = {**layer_transform(layer), "metadata": dict(layer.metadata or {})}
+    data = np.array(layer.data) if labels else layer.data
+    source = None if meta["metadata"].get(MEDIMG_KEY) or not labels else find_source_metadata(data, meta)
+    return layer_to_volume(data, meta, labels=labels, source=source)
+
+
 def layer_snapshot(layer: Any) -> Volume:
     """The layer as a Volume in the displayed frame, safe to hand to a worker thread.
 
@@ -290,14 +316,7 @@ def layer_snapshot(layer: Any) -> Volume:
     rgb = bool(getattr(layer, "rgb", False))
     ndim = array.ndim - (1 if rgb else 0)
     spatial = min(int(medimg.get("spatial_ndim", min(ndim, 3))), ndim)
-    transform = {
-        "scale": layer.scale,
-        "translate": layer.translate,
-        "rotate": layer.rotate,
-        "shear": layer.shear,
-        "affine": layer.affine.affine_matrix,
-    }
-    spacing, origin, direction = _layer_geometry(transform, ndim, spatial, medimg)
+    spacing, origin, direction = _layer_geometry(layer_transform(layer), ndim, spatial, medimg)
     medimg.setdefault("reorientation", {"order": list(range(spatial)), "flips": [False] * spatial})
     medimg["kind"] = "labels" if layer_kind(layer) == "labels" else "image"
     return Volume(array, tuple(spacing), tuple(origin), direction, medimg, rgb=rgb)

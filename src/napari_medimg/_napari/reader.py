@@ -75,16 +75,14 @@ def _seg_on_open_image(path: Path, volume: Volume) -> Volume:
     import napari
 
     from ..io.dicom_seg import read_seg
-    from .layers import MEDIMG_KEY, layer_kind, layer_to_volume
+    from .layers import MEDIMG_KEY, layer_kind, layer_source_volume
 
     viewer = napari.current_viewer()
     for layer in list(viewer.layers) if viewer is not None else []:
         medimg = (layer.metadata or {}).get(MEDIMG_KEY) or {}
         if layer_kind(layer) != "image" or medimg.get("source_format") != "dicom" or medimg.get("modality") == "SEG":
             continue
-        meta = {"scale": layer.scale, "translate": layer.translate, "rotate": layer.rotate, "shear": layer.shear,
-                "affine": layer.affine.affine_matrix, "metadata": layer.metadata}
-        grid = layer_to_volume(layer.data, meta)
+        grid = layer_source_volume(layer)
         if grid.spatial_ndim != 3 or grid.rgb:
             continue
         grid.metadata["slice_positions"] = medimg.get("slice_positions")

@@ -224,6 +224,7 @@ class DicomExportWidget(Container):
         from napari.utils.notifications import show_error
 
         from .._napari.label_names import label_names
+        from .._napari.layers import layer_source_volume
         from ..io.label_map import LabelClass
         from ._common import run_in_worker
 
@@ -232,7 +233,7 @@ class DicomExportWidget(Container):
         if layer is None or source is None or output is None:
             show_error("Export DICOM SEG: choose the labels layer, the source DICOM folder and the SEG file")
             return None
-        labels = labels_on_source_grid(layer)
+        labels = layer_source_volume(layer, labels=True)  # the source grid, as File > Save writes it
         names = label_names(layer)
         present = [int(v) for v in np.unique(labels.array) if v != 0]
         classes = {
@@ -257,26 +258,6 @@ class DicomExportWidget(Container):
         self.written = written
         self.status.value = "wrote " + ", ".join(p.name for p in written)
         show_info(f"Export DICOM SEG: {self.status.value}")
-
-
-def labels_on_source_grid(layer: Any) -> Any:
-    """The labels layer as a Volume in its source file's voxel order and true geometry.
-
-    A layer painted with napari's "new labels" button has no geometry of its own beyond
-    the displayed (axis-aligned) one: the image read by this plugin that it was drawn on
-    (same shape, scale, translate) gives the true direction and axis order, as when the
-    layer is saved with File > Save.
-    """
-    from .._napari.layers import MEDIMG_KEY, layer_to_volume
-    from .._napari.writer import find_source_metadata
-
-    meta = {
-        "scale": layer.scale, "translate": layer.translate, "rotate": layer.rotate, "shear": layer.shear,
-        "affine": layer.affine.affine_matrix, "metadata": dict(layer.metadata or {}),
-    }
-    data = np.array(layer.data)  # a copy: the user may keep painting
-    source = None if meta["metadata"].get(MEDIMG_KEY) else find_source_metadata(data, meta)
-    return layer_to_volume(data, meta, labels=True, source=source)
 
 
 def export_seg_and_measurements(
