@@ -2,9 +2,10 @@
 
 :func:`write_seg` turns a labels volume lying on a DICOM series' grid into a SEG that
 references the series' SOP instances (one segment per label value, with name, colour,
-algorithm type and coded property), built and checked with highdicom. :func:`read_seg`
-gives a SEG back as a labels :class:`~napari_medimg.volume.Volume` on the referenced grid
-with the segments' names and colours.
+algorithm type and coded property; a frame only where a segment is, as dcmqi writes them),
+built and checked with highdicom. :func:`read_seg` gives a SEG back as a labels
+:class:`~napari_medimg.volume.Volume` with the segments' names and colours: on the source
+series' whole grid when that image is given (``grid=``), else spanning the slices it holds.
 
 Label values are renumbered 1..N in the SEG (the standard wants consecutive segment
 numbers); each segment's TrackingID keeps its original value, so a round trip gives
