@@ -286,9 +286,9 @@ def write_seg(
         omit_empty_frames=True,  # one bit-packed frame per segment and slice it touches (as dcmqi)
     )
     if not identifiers:
-        from .deidentify import DeidentifyOptions, UidMap, deidentify_dataset
+        from .deidentify import strip_identity
 
-        deidentify_dataset(seg, DeidentifyOptions(keep_uids=True, retain_safe_private=False), UidMap())
+        strip_identity(seg)
 
     def _write(path: Path) -> None:
         seg.save_as(path, enforce_file_format=True)

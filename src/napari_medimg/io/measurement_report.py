@@ -254,9 +254,9 @@ def write_measurement_sr(
         series_description="Measurements",
     )
     if not identifiers:
-        from .deidentify import DeidentifyOptions, UidMap, deidentify_dataset
+        from .deidentify import strip_identity
 
-        deidentify_dataset(sr, DeidentifyOptions(keep_uids=True, retain_safe_private=False), UidMap())
+        strip_identity(sr)
 
     def verify(path: Path) -> None:
         try:

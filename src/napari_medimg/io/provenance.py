@@ -15,7 +15,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-__all__ = ["provenance_path", "write_provenance", "read_provenance"]
+__all__ = ["provenance_path", "write_provenance", "read_provenance", "software_versions"]
 
 _EXTENSIONS = (".nii.gz", ".nii", ".nrrd", ".nhdr", ".mha", ".mhd", ".png", ".tif", ".tiff")
 
@@ -28,12 +28,16 @@ def provenance_path(path: str | os.PathLike) -> Path:
     return path.with_name(f"{stem}.provenance.json")
 
 
-def _versions() -> dict[str, str]:
+_PACKAGES = ("napari-medimg", "numpy", "scipy", "SimpleITK", "scikit-image", "pydicom", "torch", "monai")
+
+
+def software_versions(extra: tuple[str, ...] = ()) -> dict[str, str]:
+    """Python's version and those of the installed packages that make results (``extra`` too)."""
     import importlib.metadata as metadata
     import platform
 
     out = {"python": platform.python_version()}
-    for package in ("napari-medimg", "numpy", "scipy", "SimpleITK", "scikit-image", "torch", "monai"):
+    for package in _PACKAGES + extra:
         try:
             out[package] = metadata.version(package)
         except metadata.PackageNotFoundError:
@@ -51,7 +55,7 @@ def write_provenance(metadata: dict[str, Any], path: str | os.PathLike) -> Path 
     document = {
         "file": Path(path).name,
         "written": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "software": _versions(),
+        "software": software_versions(),
         "source": {k: metadata[k] for k in ("source_name", "source_format", "source_sha256") if metadata.get(k)},
         "history": history,
     }

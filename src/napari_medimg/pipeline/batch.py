@@ -21,7 +21,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
 
-from .cases import Case, input_digest
+from ..io.provenance import software_versions
+from .cases import Case, file_sha256, input_digest
 from .workflow import Workflow
 
 __all__ = ["run_batch", "run_case", "MANIFEST", "CASE_RECORD"]
@@ -35,16 +36,6 @@ def _write_json(path: Path, data: Any) -> None:
 
     text = json.dumps(data, indent=1, default=str)
     atomic_write(path, lambda p: p.write_text(text, encoding="utf-8"), overwrite=True)
-
-
-def _file_digest(path: Path) -> str:
-    import hashlib
-
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _geometry(volume: Any) -> dict[str, Any]:
@@ -79,10 +70,10 @@ def run_case(workflow_data: dict, case_data: dict, output_dir: str) -> dict:
         folder.mkdir(parents=True, exist_ok=True)
         for name, volume in result.volumes.items():
             path = write(volume, folder / f"{name}.nii.gz", overwrite=True, allow_geometry_loss=True)
-            record["outputs"][name] = {"path": f"{case.id}/{path.name}", "sha256": _file_digest(path)}
+            record["outputs"][name] = {"path": f"{case.id}/{path.name}", "sha256": file_sha256(path)}
         for name, table in result.tables.items():
             path = write_csv(table, folder / f"{name}.csv", overwrite=True)
-            record["outputs"][name] = {"path": f"{case.id}/{path.name}", "sha256": _file_digest(path)}
+            record["outputs"][name] = {"path": f"{case.id}/{path.name}", "sha256": file_sha256(path)}
         record["step_seconds"] = {k: round(v, 3) for k, v in result.seconds.items()}
         record["status"] = "done"
     except Exception as exc:  # noqa: BLE001 - one broken case must not stop the batch
@@ -106,18 +97,6 @@ def _finished(case: Case, output_dir: Path, workflow_sha: str) -> dict | None:
         return None
     outputs_there = all((output_dir / o["path"]).is_file() for o in record.get("outputs", {}).values())
     return record if outputs_there else None
-
-
-def _versions() -> dict[str, str]:
-    import importlib.metadata as metadata
-
-    out = {"python": platform.python_version()}
-    for package in ("napari-medimg", "numpy", "scipy", "SimpleITK", "pydicom", "scikit-image", "dask", "distributed"):
-        try:
-            out[package] = metadata.version(package)
-        except metadata.PackageNotFoundError:
-            pass
-    return out
 
 
 def _combined_tables(output_dir: Path, records: list[dict]) -> list[Path]:
@@ -189,7 +168,7 @@ def run_batch(
     workflow.validate(extras=tuple(sorted({k for c in cases for k in c.extras})))
     digest = workflow.digest
     manifest: dict[str, Any] = {
-        "software": _versions(),
+        "software": software_versions(("dask", "distributed")),
         "workflow": workflow.to_dict(),
         "workflow_sha256": digest,
         "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),

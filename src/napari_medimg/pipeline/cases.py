@@ -9,8 +9,9 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-__all__ = ["Case", "find_cases", "input_digest"]
+__all__ = ["Case", "file_sha256", "find_cases", "input_digest"]
 
 _IMAGE_SUFFIXES = (".nii.gz", ".nii", ".nrrd", ".nhdr", ".mha", ".mhd", ".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
 
@@ -134,15 +135,26 @@ def find_cases(inputs: str | os.PathLike) -> list[Case]:
     return cases
 
 
+def _update(digest: Any, path: str | os.PathLike) -> None:
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    """SHA-256 of a file's bytes, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    _update(digest, path)
+    return digest.hexdigest()
+
+
 def input_digest(case: Case) -> str:
     """SHA-256 over the case's files (names and bytes) and extra inputs: recognises it on a re-run."""
     digest = hashlib.sha256()
     for name in sorted(case.files):
         digest.update(Path(name).name.encode())
         try:
-            with open(name, "rb") as handle:
-                for block in iter(lambda: handle.read(1 << 20), b""):
-                    digest.update(block)
+            _update(digest, name)
         except OSError:
             digest.update(b"<unreadable>")
     digest.update(repr(sorted(case.extras.items())).encode())

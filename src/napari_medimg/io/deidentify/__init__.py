@@ -24,7 +24,7 @@ standard's table), ``_options``, ``_values`` (dummies, date shifts), ``_uids``, 
 from __future__ import annotations
 
 from ._burned_in import burned_in_risk, mask_pixel_regions
-from ._dataset import deidentify_dataset
+from ._dataset import deidentify_dataset, strip_identity
 from ._folder import DeidentificationReport, FileRecord, deidentify, report_path_for
 from ._options import DeidentifyOptions
 from ._table import ProfileTable, profile_table
@@ -42,4 +42,5 @@ __all__ = [
     "mask_pixel_regions",
     "profile_table",
     "report_path_for",
+    "strip_identity",
 ]

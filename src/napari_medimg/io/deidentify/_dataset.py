@@ -22,7 +22,7 @@ from ._private import SAFE_PRIVATE
 from ._table import ProfileTable, profile_table
 from ._values import dummy_value, empty_value, shift_date_value
 
-__all__ = ["deidentify_dataset"]
+__all__ = ["deidentify_dataset", "strip_identity"]
 
 # file meta attributes that name the sending / receiving systems (not in Table E.1-1)
 _META_DROP = (0x00020016, 0x00020017, 0x00020018, 0x00020026, 0x00020027, 0x00020028, 0x00020100, 0x00020102)
@@ -229,3 +229,15 @@ def deidentify_dataset(
     walk.clean_meta(ds)
     walk.mark(ds, pixels_cleaned)
     return walk.changes
+
+
+def strip_identity(ds: Dataset) -> Counter[str]:
+    """De-identify an object this plugin derived from a series (SEG, SR) in place.
+
+    The basic profile with the Retain UIDs option: patient and study attributes go, the
+    source's UIDs stay (they are the object's references to its images); private attributes
+    are all removed.
+    """
+    from ._uids import UidMap
+
+    return deidentify_dataset(ds, DeidentifyOptions(keep_uids=True, retain_safe_private=False), UidMap())
