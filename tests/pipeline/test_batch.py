@@ -157,6 +157,20 @@ def test_outputs_carry_their_provenance(cohort, tmp_path, shared_data):
     write(back.with_array(back.array * 2, history=back.metadata["history"] + [{"operation": "double"}]),
           tmp_path / "twice.nrrd")
     assert len(json.loads((tmp_path / "twice.provenance.json").read_text())["history"]) == 2
+    # NRRD and MetaImage carry it in their own header fields too: it survives losing the sidecar
+    for name in ("twice.nrrd", "twice.mha"):
+        if name.endswith(".mha"):
+            write(read(tmp_path / "twice.nrrd"), tmp_path / name)
+        (tmp_path / "twice.provenance.json").unlink()
+        assert b"napari_medimg_provenance" in (tmp_path / name).read_bytes()[:20000]
+        assert [h["operation"] for h in read(tmp_path / name).metadata["history"]] == ["gaussian", "double"]
+    import SimpleITK as sitk
+
+    for hostile in ("[" * 100000, "{not json", '{"history": 3}'):  # the image still reads, without a history
+        image = sitk.GetImageFromArray(np.zeros((2, 3, 4), np.int16))
+        image.SetMetaData("napari_medimg_provenance", hostile)
+        sitk.WriteImage(image, str(tmp_path / "hostile.nrrd"))
+        assert "history" not in read(tmp_path / "hostile.nrrd").metadata
     # a batch case's outputs name the input by its content hash
     manifest = run_batch(SMOOTH_AND_MEASURE, find_cases(cohort / "ct16"), tmp_path / "b", workers=1, say=lambda _: None)
     case = manifest["cases"][0]

@@ -109,7 +109,7 @@ def read(path: str | os.PathLike, **options: Any) -> Volume:
         volume = read_sitk_file(path)
         from .provenance import read_provenance
 
-        provenance = read_provenance(path)
+        provenance = read_provenance(path, volume.metadata.pop("embedded_provenance", None))
         if provenance is not None:  # how the file was made: its history goes on
             volume.metadata["history"] = provenance["history"]
             volume.metadata["provenance"] = {k: provenance.get(k) for k in ("software", "source", "written")}
@@ -159,7 +159,8 @@ def write(
     -------
     Path
         The path written. A volume with a history (operations, parameters) also gets
-        ``<name>.provenance.json`` beside it (:mod:`napari_medimg.io.provenance`).
+        ``<name>.provenance.json`` beside it, and NRRD / MetaImage files the same record
+        in a header field (:mod:`napari_medimg.io.provenance`).
 
     Raises
     ------
@@ -167,10 +168,12 @@ def write(
         When the file cannot be written completely; a previous file is left unchanged.
         See :func:`napari_medimg.io.formats.write_sitk_file`.
     """
-    written = write_sitk_file(
-        volume, path, compress=compress, overwrite=overwrite, allow_geometry_loss=allow_geometry_loss
-    )
-    from .provenance import write_provenance
+    from .provenance import header_fields, provenance_document, write_provenance
 
-    write_provenance(volume.metadata, written)  # beside it, when the volume has a history
+    document = provenance_document(volume.metadata, path)  # None without a history
+    written = write_sitk_file(
+        volume, path, compress=compress, overwrite=overwrite, allow_geometry_loss=allow_geometry_loss,
+        header_fields=header_fields(document),
+    )
+    write_provenance(document, written)
     return written

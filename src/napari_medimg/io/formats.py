@@ -10,6 +10,7 @@ import SimpleITK as sitk
 
 from ..volume import Volume
 from .errors import ImageReadError, ImageWriteError
+from .provenance import PROVENANCE_KEY
 from .sitk_convert import volume_from_sitk, volume_to_sitk
 from .validate import check_file, settle_geometry
 
@@ -136,7 +137,12 @@ def read_sitk_file(path: str | os.PathLike) -> Volume:
     geometry_warnings = settle_geometry(path, image, facts)
     metadata = {"source_format": fmt, "source_name": path.name}
     for key in reader.GetMetaDataKeys():
-        if key in _SAFE_HEADER_KEYS:
+        if key == PROVENANCE_KEY:  # read back by napari_medimg.io.read (sidecar first)
+            try:
+                metadata["embedded_provenance"] = reader.GetMetaData(key)
+            except (TypeError, RuntimeError, UnicodeError):
+                pass
+        elif key in _SAFE_HEADER_KEYS:
             try:
                 value = reader.GetMetaData(key).strip()
             except (TypeError, RuntimeError, UnicodeError):  # a damaged, undecodable text field
@@ -183,6 +189,7 @@ def write_sitk_file(
     compress: bool = True,
     overwrite: bool = True,
     allow_geometry_loss: bool = False,
+    header_fields: dict[str, str] | None = None,
 ) -> Path:
     """Write a Volume to NIfTI, NRRD, MetaImage or (2D only) PNG / TIFF, atomically.
 
@@ -205,6 +212,9 @@ def write_sitk_file(
     allow_geometry_loss : bool
         Accept a format that cannot hold the geometry exactly (NIfTI: float32 spacing
         and origin, orthonormal direction only) instead of refusing.
+    header_fields : dict of str, optional
+        Key-value text fields for the header of formats that hold them (NRRD, MetaImage);
+        ignored for the others. Values are one line each.
 
     Returns
     -------
@@ -250,6 +260,9 @@ def write_sitk_file(
     if not allow_geometry_loss:
         check_geometry_fits(volume, fmt, path)
     image = volume_to_sitk(volume)
+    if fmt in ("nrrd", "metaimage"):
+        for key, value in (header_fields or {}).items():
+            image.SetMetaData(key, value)
     use_compression = compress and fmt in ("nrrd", "metaimage") or path.name.lower().endswith(".gz")
 
     def write(temporary: Path) -> None:
