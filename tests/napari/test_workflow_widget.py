@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 
 from _widgets import open_widget, prefer_medimg_reader
 from napari_medimg import read
@@ -84,3 +85,47 @@ def test_load_refuses_a_broken_workflow(make_napari_viewer, tmp_path):
     dock.load()
     assert "nope" in dock.status.value and not dock.workflow.steps
     assert dock.save() is None  # nothing to save: said, no file
+
+
+def test_model_and_radiomics_recorded_in_napari_give_the_same_numbers_in_batch(make_napari_viewer, qtbot, shared_data,
+                                                                                 tmp_path):
+    """A shipped U-Net from its menu, then Measure with radiomics: the batch's table equals the layer's features."""
+    from napari_medimg.cli import main
+
+    source = shared_data / "xray/cxr_lungs_covid/images/001.png"
+    viewer = make_napari_viewer()
+    prefer_medimg_reader()
+    image = viewer.open(str(source), plugin=None)[0]
+    dock = open_widget(viewer, "workflow")
+    model = open_widget(viewer, "segment_with_model")
+    model.input_layer.value = image
+    model.parameter_widgets["model"].value = "cxr-lungs-heart"
+    _run(model, qtbot)
+    organs = viewer.layers[-1]
+    measure = open_widget(viewer, "measure")
+    measure.labels_layer.value = organs
+    measure.image_layer.value = image
+    measure.radiomics.value = True
+    _run(measure, qtbot)
+    features = organs.features
+    assert len(features) >= 3 and "original_glcm_Contrast" in features  # background row + lungs, heart
+    steps = dock.workflow.steps
+    assert [s.kind for s in steps] == ["operation", "measure"]
+    assert steps[1].measure == steps[0].name and steps[1].image == "image" and steps[1].params == {"radiomics": True}
+    dock.path.value = tmp_path / "organs.yaml"
+    saved = dock.save()
+    folder = tmp_path / "cases"
+    folder.mkdir()
+    (folder / source.name).symlink_to(source)
+    assert main(["batch", str(saved), str(folder), str(tmp_path / "out"), "--workers", "1"]) == 0
+    import csv
+
+    with open(tmp_path / "out" / f"{steps[1].name}.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    gui = {int(label): i for i, label in enumerate(features["index"]) if int(label)}
+    assert sorted(int(r["label"]) for r in rows) == sorted(gui)
+    columns = ["area_mm2", "mean", "original_firstorder_Mean", "original_firstorder_Entropy",
+               "original_glcm_Contrast", "original_glszm_ZoneEntropy", "original_shape2D_Perimeter"]
+    for row in rows:
+        for column in columns:
+            assert float(row[column]) == pytest.approx(float(features[column].iloc[gui[int(row["label"])]]), rel=1e-9), column

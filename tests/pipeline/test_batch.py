@@ -60,11 +60,14 @@ def test_workflow_yaml_round_trip_and_validation(tmp_path):
         {"name": "b", "operation": "no_such_thing"},
         {"name": "c", "measure": "zzz"},
         {"name": "d", "operation": "gaussian", "input": "nowhere", "params": {"sigma": -1}},
+        {"name": "e", "measure": "a", "params": {"radiomics": True, "percentile": 5}},
+        {"name": "f", "measure": "a", "image": "image", "params": {"radiomics_settings": str(tmp_path / "none.yaml")}},
     ]}
     with pytest.raises(WorkflowError) as info:
         Workflow.from_dict(bad)
     message = str(info.value)
-    for expected in ("sigmaa", "no_such_thing", "zzz", "nowhere", "sigma must be"):
+    for expected in ("sigmaa", "no_such_thing", "zzz", "nowhere", "sigma must be", "'percentile'",
+                     "radiomics needs 'image:'", "none.yaml"):
         assert expected in message
     with pytest.raises(WorkflowError, match="schema"):
         Workflow.from_dict({"workflow": 7, "steps": []})

@@ -1,4 +1,4 @@
-"""The viewer's workflow: every operation run from the plugin's widgets becomes a step.
+"""The viewer's workflow: every operation run from the plugin's widgets, and every Measure, becomes a step.
 
 Steps refer to layers by role: the first input image is ``image``; a layer made by an
 earlier recorded step is referred to by that step's name; any other layer used as a second
@@ -54,6 +54,17 @@ class Recorder:
                     params=params, label=f"{operation} on {input_layer}")
         self.workflow.steps.append(step)
         self.layer_of_step[step.name] = output_layer
+        self.changed()
+        return step
+
+    def record_measure(self, labels_layer: str, image_layer: str | None, params: dict[str, Any]) -> Step:
+        """Append a measurement of ``labels_layer`` (intensities from ``image_layer``) as a table step."""
+        taken = {s.name for s in self.workflow.steps} | {"image"}
+        labels = self._role(labels_layer, main=False)
+        image = None if image_layer is None else self._role(image_layer, main=True)
+        step = Step(_step_name(f"{labels}_table", taken), measure=labels, image=image, params=dict(params),
+                    label=f"measure {labels_layer}" + (f" on {image_layer}" if image_layer else ""))
+        self.workflow.steps.append(step)
         self.changed()
         return step
 

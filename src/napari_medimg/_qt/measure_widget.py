@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
 from magicgui.widgets import CheckBox, Container, FileEdit, Label, PushButton, create_widget
 from ._viewer_events import follow_viewer
 
@@ -23,20 +22,11 @@ def measure_with_radiomics(labels: Any, image: Any, settings_path: str | None, r
     Runs in the worker thread. Returns the napari features dict (``index`` column first,
     background row 0).
     """
-    from ..analysis.measure import measure_labels, to_layer_features
+    from ..analysis.measure import measure_objects, to_layer_features
 
-    table = measure_labels(labels, image, **callbacks)
-    if radiomics and image is not None and len(table["label"]):
-        from ..analysis.radiomics import extract, load_settings
-
-        settings = load_settings(settings_path if settings_path else {})
-        rows = []
-        for value in table["label"]:
-            settings["label"] = int(value)  # the file's classes and features still apply
-            rows.append(extract(image, labels, settings))
-        for key in rows[0]:
-            table[key] = np.asarray([row.get(key, np.nan) for row in rows], dtype=np.float64)
-    return to_layer_features(table)
+    radiomics = radiomics and image is not None  # without an image: the measurements alone
+    return to_layer_features(measure_objects(labels, image, radiomics=radiomics, radiomics_settings=settings_path,
+                                             **callbacks))
 
 
 class MeasureWidget(Container):
@@ -86,7 +76,10 @@ class MeasureWidget(Container):
         worker = create_worker(
             measure_with_radiomics, labels, image, settings, bool(self.radiomics.value), _start_thread=False, _ignore_errors=True
         )
-        worker.returned.connect(lambda features: self._show(layer, features))
+        image_name = None if self.image_layer.value is None else self.image_layer.value.name
+        radiomics = bool(self.radiomics.value) and image_name is not None
+        step_params = {"radiomics": True, **({"radiomics_settings": settings} if settings else {})} if radiomics else {}
+        worker.returned.connect(lambda features: self._show(layer, features, image_name, step_params))
         worker.errored.connect(lambda exc: (show_error(f"Measure: {exc}"), setattr(self.status, "value", str(exc))))
         self.worker = worker
         self.run_button.enabled = False
@@ -95,9 +88,11 @@ class MeasureWidget(Container):
             worker.start()
         return worker
 
-    def _show(self, layer: Any, features: dict) -> None:
+    def _show(self, layer: Any, features: dict, image_name: str | None = None, step_params: dict | None = None) -> None:
         from .._napari.label_names import keep_names
+        from .._napari.recorder import recorder_for
 
         layer.features = keep_names(layer, features)  # names given to the objects stay
+        recorder_for().record_measure(layer.name, image_name, step_params or {})
         count = len(features["index"]) - 1
         self.status.value = f"{count} object(s), {len(features) - 1} columns"

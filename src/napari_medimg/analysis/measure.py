@@ -73,7 +73,7 @@ from ..volume import Volume, check_same_grid
 from .radiomics import shape as _shape3d
 from .radiomics import shape2d as _shape2d
 
-__all__ = ["measure_labels", "per_slice_area", "to_layer_features", "write_csv"]
+__all__ = ["measure_labels", "measure_objects", "MEASURE_OPTIONS", "per_slice_area", "to_layer_features", "write_csv"]
 
 Table = dict[str, np.ndarray]
 
@@ -332,6 +332,63 @@ def measure_labels(
         table["area_mm2"] = size
     report(progress, 1.0)
     return {name: table[name] for name in geometry_cols + intensity_cols}
+
+MEASURE_OPTIONS = ("percentiles", "units", "shape", "tolerance", "radiomics", "radiomics_settings")
+"""Keyword options of :func:`measure_objects` (what a workflow's ``measure`` step accepts)."""
+
+
+def measure_objects(
+    labels: Volume,
+    image: Volume | None = None,
+    *,
+    radiomics: bool = False,
+    radiomics_settings: str | os.PathLike | dict | None = None,
+    progress: ProgressCallback | None = None,
+    cancel: CancelCheck | None = None,
+    **options: Any,
+) -> Table:
+    """:func:`measure_labels`, plus pyradiomics-named radiomics features of every label when asked.
+
+    The one table the Measure dock shows and a workflow's ``measure`` step writes.
+
+    Parameters
+    ----------
+    labels, image : Volume
+        As for :func:`measure_labels`; radiomics needs the image.
+    radiomics : bool
+        Add ``original_<class>_<Feature>`` columns (:func:`napari_medimg.analysis.radiomics.extract`).
+    radiomics_settings : path or dict, optional
+        A pyradiomics parameter file (YAML / JSON) or settings; its classes and settings apply to
+        every label.
+    progress, cancel : callable, optional
+        Fraction done; a check that raises to stop.
+    **options
+        ``percentiles``, ``units``, ``shape``, ``tolerance`` of :func:`measure_labels`.
+
+    Returns
+    -------
+    dict of str to ndarray
+        One row per label.
+    """
+    unknown = sorted(set(options) - set(MEASURE_OPTIONS))
+    if unknown:
+        raise ValueError(f"measuring takes no option {unknown}; it takes {list(MEASURE_OPTIONS)}")
+    if radiomics and image is None:
+        raise ValueError("radiomics features need an image: choose the image the labels were drawn on")
+    table = measure_labels(labels, image, progress=None if radiomics else progress, cancel=cancel, **options)
+    if not radiomics or not len(table["label"]):
+        return table
+    from .radiomics import extract, load_settings
+
+    settings = load_settings(radiomics_settings if radiomics_settings not in (None, "") else {})
+    rows = []
+    for i, value in enumerate(table["label"]):
+        settings["label"] = int(value)  # the file's classes and settings still apply
+        rows.append(extract(image, labels, settings, cancel=cancel))
+        report(progress, (i + 1) / len(table["label"]))
+    for key in rows[0]:
+        table[key] = np.asarray([row.get(key, np.nan) for row in rows], dtype=np.float64)
+    return table
 
 
 def per_slice_area(labels: Volume, *, axis: int = 0) -> Table:

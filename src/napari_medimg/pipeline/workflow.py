@@ -13,6 +13,7 @@ A workflow file (schema version 1)::
       - name: lung_table
         measure: lungs              # per-object table of a labels output
         image: image                # intensity statistics from this image (optional)
+        params: {radiomics: true}   # and pyradiomics features (radiomics_settings: a parameter file)
 
 A step has exactly one of ``operation``, ``model`` (a shipped model's name or a checkpoint
 path; segmentation models give labels) or ``measure``. Parameters that take a second input
@@ -234,6 +235,7 @@ class Workflow:
                     problems.append(f"{where}: {step.measure!r} is a {kinds[step.measure]}, not labels")
                 if step.image and step.image not in available:
                     problems.append(f"{where}: image {step.image!r} is not the case's image nor an earlier output")
+                problems += self._check_measure_params(step, where)
                 kinds[step.name] = "table"
             if step.kind != "measure" and step.input not in available:
                 problems.append(f"{where}: input {step.input!r} is not the case's image nor an earlier output")
@@ -243,6 +245,24 @@ class Workflow:
                 problems.append(f"outputs: {name!r} is no step's name")
         if problems:
             raise WorkflowError(f"{source}: " + "; ".join(problems))
+
+    @staticmethod
+    def _check_measure_params(step: Step, where: str) -> list[str]:
+        from ..analysis.measure import MEASURE_OPTIONS
+
+        problems = [f"{where}: measuring has no parameter {key!r} (it has {list(MEASURE_OPTIONS)})"
+                    for key in step.params if key not in MEASURE_OPTIONS]
+        if step.params.get("radiomics") and not step.image:
+            problems.append(f"{where}: radiomics needs 'image:' (the image the labels were drawn on)")
+        settings = step.params.get("radiomics_settings")
+        if settings:
+            from ..analysis.radiomics import load_settings
+
+            try:
+                load_settings(settings)
+            except (OSError, ValueError) as exc:
+                problems.append(f"{where}: radiomics_settings: {exc}")
+        return problems
 
     @staticmethod
     def _check_params(step: Step, operation: Any, available: set[str], where: str) -> list[str]:
@@ -336,10 +356,10 @@ class Workflow:
             history = list(values[step.input].metadata.get("history", [])) + [{"model": step.model}]
             labels.metadata["history"] = history
             return labels
-        from ..analysis.measure import measure_labels
+        from ..analysis.measure import measure_objects
 
         image = _volume(values[step.image], step) if step.image else None
-        return measure_labels(_volume(values[step.measure], step), image, **step.params)
+        return measure_objects(_volume(values[step.measure], step), image, cancel=cancel, **step.params)
 
 
 def _volume(value: Any, step: Step) -> Volume:
