@@ -17,7 +17,8 @@ def add_parsers(sub) -> None:
         "column (further columns are extra inputs). Cases run in parallel on dask.distributed; each case's outputs "
         "go to OUTPUT_DIR/<case>/, one combined CSV per table, and OUTPUT_DIR/manifest.json records every case "
         "(status done / failed / skipped, its error, hashes, geometry, timings). A re-run skips finished cases. "
-        "Exit status 0 when every case is done or skipped, 1 when some failed.",
+        "Exit status 0 when every case is done or skipped, 1 when some failed, 130 when stopped with Ctrl-C "
+        "(the finished cases are kept; the same command goes on from there).",
     )
     batch.add_argument("workflow", help="workflow YAML file")
     batch.add_argument("inputs", help="folder, glob pattern or CSV of cases")
@@ -25,6 +26,9 @@ def add_parsers(sub) -> None:
     where = batch.add_mutually_exclusive_group()
     where.add_argument("--workers", type=int, help="worker processes of a local cluster (default: CPU count)")
     where.add_argument("--scheduler", metavar="ADDRESS", help="a running dask scheduler, e.g. tcp://10.0.0.5:8786")
+    batch.add_argument("--memory-per-worker", metavar="SIZE",
+                       help="memory each local worker may use, e.g. 4GB (default: the machine's memory / workers); "
+                       "a case that needs more is refused with the figure")
 
 
 def cmd_batch(args: argparse.Namespace) -> int:
@@ -33,9 +37,21 @@ def cmd_batch(args: argparse.Namespace) -> int:
 
     if args.workers is not None and args.workers < 1:
         raise ValueError("--workers must be at least 1")
+    if args.memory_per_worker and args.scheduler:
+        raise ValueError("--memory-per-worker applies to local workers; give the scheduler's workers --memory-limit")
+    if args.memory_per_worker:
+        from dask.utils import parse_bytes
+
+        try:
+            parse_bytes(args.memory_per_worker)
+        except ValueError:
+            raise ValueError(f"--memory-per-worker {args.memory_per_worker!r}: give a size such as 4GB or 1500MB") from None
     workflow = load_workflow(args.workflow)
     cases = find_cases(args.inputs)
     print(f"batch: {workflow.name}: {len(cases)} case(s) from {args.inputs}", flush=True)
-    manifest = run_batch(workflow, cases, args.output, workers=args.workers, scheduler=args.scheduler,
-                         say=lambda line: print(line, flush=True))
+    try:
+        manifest = run_batch(workflow, cases, args.output, workers=args.workers, scheduler=args.scheduler,
+                             memory_per_worker=args.memory_per_worker, say=lambda line: print(line, flush=True))
+    except KeyboardInterrupt:  # run_batch has said what is kept; the shell's code for Ctrl-C
+        return 130
     return 1 if manifest["summary"]["failed"] else 0

@@ -20,6 +20,7 @@ __all__ = [
     "SlowOperationWarning",
     "SLOW_SECONDS",
     "available_memory",
+    "set_memory_ceiling",
     "enforce",
     "format_bytes",
 ]
@@ -95,15 +96,44 @@ def _address_space_left() -> int | None:
     return max(soft - used, 0)
 
 
+_CEILING: int | None = None
+
+
+def set_memory_ceiling(limit_bytes: int | None) -> None:
+    """Bound the memory this process may use (a batch worker's share); None lifts the bound.
+
+    Every budget check (readers, operations) then counts only what is left under the ceiling,
+    so a case that would not fit is refused with its figure instead of the worker being killed.
+    """
+    global _CEILING
+    _CEILING = None if limit_bytes is None else int(limit_bytes)
+
+
+def _resident_bytes() -> int | None:
+    """This process's resident memory (Linux /proc), or None."""
+    try:
+        with open("/proc/self/statm", encoding="ascii") as handle:
+            return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError, AttributeError):
+        return None
+
+
+def _ceiling_left() -> int | None:
+    """Room left under :func:`set_memory_ceiling`'s bound (None without one)."""
+    if _CEILING is None:
+        return None
+    return max(_CEILING - (_resident_bytes() or 0), 0)
+
+
 def available_memory() -> int | None:
-    """Bytes this process can still allocate: the smaller of free RAM and its RLIMIT_AS room.
+    """Bytes this process can still allocate: the least of free RAM, its RLIMIT_AS room and its ceiling.
 
     Returns
     -------
     int or None
         None when neither can be found out (then no budget is enforced).
     """
-    candidates = [v for v in (_meminfo_available(), _address_space_left()) if v is not None]
+    candidates = [v for v in (_meminfo_available(), _address_space_left(), _ceiling_left()) if v is not None]
     return min(candidates) if candidates else None
 
 

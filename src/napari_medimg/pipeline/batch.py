@@ -15,6 +15,7 @@ import dataclasses
 import json
 import os
 import platform
+import shutil
 import time
 import traceback
 from datetime import datetime, timezone
@@ -43,12 +44,26 @@ def _geometry(volume: Any) -> dict[str, Any]:
             "dtype": str(volume.array.dtype)}
 
 
+def _worker_memory_limit() -> int | None:
+    """The memory limit of the dask worker running this task (None outside a worker or unlimited)."""
+    try:
+        from distributed import get_worker
+
+        limit = get_worker().memory_manager.memory_limit
+    except (ImportError, ValueError, AttributeError):
+        return None
+    return int(limit) if limit else None
+
+
 def run_case(workflow_data: dict, case_data: dict, output_dir: str) -> dict:
     """Run the workflow on one case in a worker; write its outputs and its record; return the record.
 
-    Never raises for a bad case: the error is in the record (``status`` "failed").
+    Never raises for a bad case: the error is in the record (``status`` "failed"). The worker's
+    memory limit bounds every budget check (:func:`napari_medimg.budget.set_memory_ceiling`):
+    a case that would not fit is refused with the figures before the worker runs out.
     """
     from ..analysis.measure import write_csv
+    from ..budget import format_bytes, set_memory_ceiling
     from ..io import read, write
 
     case = Case(**case_data)
@@ -58,11 +73,16 @@ def run_case(workflow_data: dict, case_data: dict, output_dir: str) -> dict:
         "input_sha256": None, "workflow_sha256": None, "outputs": {}, "seconds": None,
         "worker": f"{platform.node()}:{os.getpid()}",
     }
+    memory_limit = _worker_memory_limit()
+    set_memory_ceiling(memory_limit)
+    record["worker_memory_limit"] = None if memory_limit is None else format_bytes(memory_limit)
     start = time.perf_counter()
     try:
         workflow = Workflow.from_dict(workflow_data)
         record["workflow_sha256"] = workflow.digest
         record["input_sha256"] = input_digest(case)
+        for scratch in folder.glob(".*.partial"):  # left by a worker killed mid-write: never an output
+            shutil.rmtree(scratch, ignore_errors=True)
         image = read(case.path, series_uid=case.series) if case.series else read(case.path)
         image.metadata["source_sha256"] = record["input_sha256"]  # into each output's provenance
         record["geometry"] = _geometry(image)
@@ -78,10 +98,30 @@ def run_case(workflow_data: dict, case_data: dict, output_dir: str) -> dict:
         record["status"] = "done"
     except Exception as exc:  # noqa: BLE001 - one broken case must not stop the batch
         record["error"] = f"{type(exc).__name__}: {exc}"
+        if memory_limit is not None and "memory" in str(exc):
+            record["error"] += (f" (this worker may use {format_bytes(memory_limit)}: run fewer workers with more "
+                                "memory each, --memory-per-worker)")
         record["traceback"] = traceback.format_exc(limit=4)
     record["seconds"] = round(time.perf_counter() - start, 3)
     _write_json(folder / CASE_RECORD, record)  # last: its presence says the case finished
     return record
+
+
+def _local_cluster(n: int, memory_per_worker: str | int | None) -> Any:
+    """``n`` single-threaded worker processes that leave Ctrl-C to the driver."""
+    import signal
+    import threading
+
+    from distributed import LocalCluster
+
+    main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN) if main else None  # inherited by the spawned workers
+    try:
+        return LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None,
+                            silence_logs=40, memory_limit=memory_per_worker or "auto")
+    finally:
+        if main:
+            signal.signal(signal.SIGINT, previous)
 
 
 def _finished(case: Case, output_dir: Path, workflow_sha: str) -> dict | None:
@@ -137,6 +177,7 @@ def run_batch(
     *,
     workers: int | None = None,
     scheduler: str | None = None,
+    memory_per_worker: str | int | None = None,
     say: Callable[[str], None] = print,
 ) -> dict:
     """Run ``workflow`` on every case, in parallel, and write the manifest.
@@ -153,6 +194,11 @@ def run_batch(
         Worker processes of a local cluster (default: the CPU count, at most the cases).
     scheduler : str, optional
         Address of a running ``dask scheduler`` (its workers run the cases) instead.
+    memory_per_worker : str or int, optional
+        Memory each local worker may use, e.g. ``"4GB"`` (default: the machine's memory shared
+        among the workers). A case that would need more is refused with the figure; a worker
+        that still goes beyond it is restarted by dask and its case reported. The workers of a
+        ``scheduler`` keep their own ``--memory-limit``.
     say : callable
         Receives one line per finished case and the summary (the terminal's progress).
 
@@ -161,7 +207,7 @@ def run_batch(
     dict
         The manifest (also in ``output_dir/manifest.json``).
     """
-    from distributed import Client, LocalCluster, as_completed
+    from distributed import Client, as_completed
 
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
@@ -198,10 +244,13 @@ def run_batch(
             client = Client(scheduler, timeout="20s")
             manifest["scheduler"] = scheduler
         else:
-            cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None,
-                                   silence_logs=40)
+            cluster = _local_cluster(n, memory_per_worker)
             client = Client(cluster)
+            from ._worker_setup import IgnoreCtrlC
+
+            client.register_plugin(IgnoreCtrlC(), name="napari-medimg-ignore-ctrl-c")  # restarted workers too
             manifest["scheduler"] = f"LocalCluster, {n} worker process(es)"
+            manifest["memory_per_worker"] = memory_per_worker or "auto (the machine's memory / workers)"
         try:
             data = workflow.to_dict()
             futures = [client.submit(run_case, data, dataclasses.asdict(c), str(output_dir), key=f"case-{c.id}-{digest[:8]}",
@@ -218,6 +267,12 @@ def run_batch(
                 say(f"batch: [{done}/{len(todo)}] {record['id']} {record['status']}{error}")
                 save_manifest()
         except KeyboardInterrupt:
+            manifest["interrupted"] = True
+            for case in todo:  # finished in a worker but not yet collected: recorded as done all the same
+                if case.id not in records:
+                    earlier = _finished(case, output_dir, digest)
+                    if earlier is not None:
+                        records[case.id] = earlier
             say("batch: interrupted; finished cases are kept, run the same command again to go on")
             raise
         finally:
