@@ -49,6 +49,28 @@ def widget_class_name(operation_name: str) -> str:
     return "".join(part.capitalize() for part in operation_name.split("_")) + "Widget"
 
 
+DOCK_WIDGETS = (
+    ("dicom_browser", "Open a DICOM series", "dicom_widget:DicomSeriesWidget"),
+    ("features_table", "Features table", "features_table:FeaturesTableWidget"),
+    ("measure", "Measure objects", "measure_widget:MeasureWidget"),
+    ("results", "Results", "results_widget:ResultsWidget"),
+    ("classify_objects", "Classify objects", "classify_widget:ObjectClassifierWidget"),
+    ("feature_selection", "Feature selection", "selection_widget:FeatureSelectionWidget"),
+    ("feature_plots", "Feature plots", "plots_widget:PlotsWidget"),
+    ("scribble_classifier", "Pixel classifier (paint scribbles)", "scribble_widget:ScribbleClassifierWidget"),
+    ("classify_images", "Classify images (stack)", "image_classifier_widget:ImageClassifierWidget"),
+    ("display", "Window, level and 3D rendering", "display_widget:DisplayWidget"),
+    ("three_views", "Three views (axial, coronal, sagittal)", "three_views:ThreeViewsWidget"),
+    ("train_segmentation", "Train a segmentation model (U-Net)", "train_widget:TrainWidget"),
+    ("train_landmarks", "Train a landmark detector (points)", "landmark_widget:LandmarkWidget"),
+    ("deidentify_dicom", "De-identify DICOM (PS3.15 basic profile)", "dicom_export_widget:DeidentifyWidget"),
+    ("export_dicom_seg", "Export labels as DICOM SEG + measurement SR", "dicom_export_widget:DicomExportWidget"),
+    ("workflow", "Workflow (record, edit, save, replay)", "workflow_widget:WorkflowWidget"),
+    ("batch", "Batch: run a workflow on a cohort", "batch_widget:BatchWidget"),
+)
+"""The plugin's dock widgets besides the operations': (key, menu title, ``_qt`` module:class)."""
+
+
 def build_manifest() -> dict[str, Any]:
     """The manifest as plain data."""
     commands: list[dict[str, Any]] = [
@@ -63,9 +85,6 @@ def build_manifest() -> dict[str, Any]:
         )
         sample_data.append({"key": key, "display_name": sample.title, "command": f"{PLUGIN}.sample_{key}"})
     commands.append(
-        {"id": f"{PLUGIN}.dicom_browser", "title": "Open a DICOM series", "python_name": "napari_medimg._qt.dicom_widget:DicomSeriesWidget"}
-    )
-    commands.append(
         {
             "id": f"{PLUGIN}.radiological_view",
             "title": "Radiological view on/off (superior up, orientation letters)",
@@ -79,48 +98,10 @@ def build_manifest() -> dict[str, Any]:
             "python_name": "napari_medimg._napari.preferences:prefer_medimg_reader",
         }
     )
-    commands.append(
-        {"id": f"{PLUGIN}.features_table", "title": "Features table", "python_name": "napari_medimg._qt.features_table:FeaturesTableWidget"}
-    )
-    commands.append(
-        {"id": f"{PLUGIN}.measure", "title": "Measure objects", "python_name": "napari_medimg._qt.measure_widget:MeasureWidget"}
-    )
-    commands.append(
-        {"id": f"{PLUGIN}.results", "title": "Results", "python_name": "napari_medimg._qt.results_widget:ResultsWidget"}
-    )
-    for key, title, target in (
-        ("classify_objects", "Classify objects", "classify_widget:ObjectClassifierWidget"),
-        ("feature_selection", "Feature selection", "selection_widget:FeatureSelectionWidget"),
-        ("feature_plots", "Feature plots", "plots_widget:PlotsWidget"),
-        ("scribble_classifier", "Pixel classifier (paint scribbles)", "scribble_widget:ScribbleClassifierWidget"),
-        ("classify_images", "Classify images (stack)", "image_classifier_widget:ImageClassifierWidget"),
-        ("display", "Window, level and 3D rendering", "display_widget:DisplayWidget"),
-        ("three_views", "Three views (axial, coronal, sagittal)", "three_views:ThreeViewsWidget"),
-        ("train_segmentation", "Train a segmentation model (U-Net)", "train_widget:TrainWidget"),
-        ("train_landmarks", "Train a landmark detector (points)", "landmark_widget:LandmarkWidget"),
-        ("deidentify_dicom", "De-identify DICOM (PS3.15 basic profile)", "dicom_export_widget:DeidentifyWidget"),
-        ("export_dicom_seg", "Export labels as DICOM SEG + measurement SR", "dicom_export_widget:DicomExportWidget"),
-        ("workflow", "Workflow (record, edit, save, replay)", "workflow_widget:WorkflowWidget"),
-    ):
+    widgets = []
+    for key, title, target in DOCK_WIDGETS:
         commands.append({"id": f"{PLUGIN}.{key}", "title": title, "python_name": f"napari_medimg._qt.{target}"})
-    widgets = [
-        {"command": f"{PLUGIN}.dicom_browser", "display_name": "Open a DICOM series"},
-        {"command": f"{PLUGIN}.features_table", "display_name": "Features table"},
-        {"command": f"{PLUGIN}.measure", "display_name": "Measure objects"},
-        {"command": f"{PLUGIN}.results", "display_name": "Results"},
-        {"command": f"{PLUGIN}.classify_objects", "display_name": "Classify objects"},
-        {"command": f"{PLUGIN}.feature_selection", "display_name": "Feature selection"},
-        {"command": f"{PLUGIN}.feature_plots", "display_name": "Feature plots"},
-        {"command": f"{PLUGIN}.scribble_classifier", "display_name": "Pixel classifier (paint scribbles)"},
-        {"command": f"{PLUGIN}.classify_images", "display_name": "Classify images (stack)"},
-        {"command": f"{PLUGIN}.display", "display_name": "Window, level and 3D rendering"},
-        {"command": f"{PLUGIN}.three_views", "display_name": "Three views (axial, coronal, sagittal)"},
-        {"command": f"{PLUGIN}.train_segmentation", "display_name": "Train a segmentation model (U-Net)"},
-        {"command": f"{PLUGIN}.train_landmarks", "display_name": "Train a landmark detector (points)"},
-        {"command": f"{PLUGIN}.deidentify_dicom", "display_name": "De-identify DICOM (PS3.15 basic profile)"},
-        {"command": f"{PLUGIN}.export_dicom_seg", "display_name": "Export labels as DICOM SEG + measurement SR"},
-        {"command": f"{PLUGIN}.workflow", "display_name": "Workflow (record, edit, save, replay)"},
-    ]
+        widgets.append({"command": f"{PLUGIN}.{key}", "display_name": title})
     menus: dict[str, list[dict[str, str]]] = {
         "napari/file/io_utilities": [
             {"command": f"{PLUGIN}.dicom_browser"},
@@ -128,6 +109,7 @@ def build_manifest() -> dict[str, Any]:
             {"command": f"{PLUGIN}.deidentify_dicom"},
             {"command": f"{PLUGIN}.export_dicom_seg"},
             {"command": f"{PLUGIN}.workflow"},
+            {"command": f"{PLUGIN}.batch"},
         ],
         "napari/layers/measure": [
             {"command": f"{PLUGIN}.measure"},

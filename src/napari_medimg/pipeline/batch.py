@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from ..io.provenance import software_versions
+from ..progress import OperationCancelled, check_cancel, report
 from .cases import Case, file_sha256, input_digest
 from .workflow import Workflow
 
@@ -170,6 +171,42 @@ def _combined_tables(output_dir: Path, records: list[dict]) -> list[Path]:
     return written
 
 
+def _collect(client: Any, workflow: Workflow, todo: list[Case], output_dir: Path, records: dict[str, dict], *,
+             say: Callable[[str], None], progress: Callable[[float], None] | None,
+             cancel: Callable[[], Any] | None, saved: Callable[[], None]) -> None:
+    """Submit every case and record each as it finishes; a cancel is checked twice a second."""
+    from distributed import wait
+
+    data, digest = workflow.to_dict(), workflow.digest
+    futures = [client.submit(run_case, data, dataclasses.asdict(c), str(output_dir), key=f"case-{c.id}-{digest[:8]}",
+                             pure=False) for c in todo]
+    case_of = {future.key: case for future, case in zip(futures, todo)}
+    pending, done = set(futures), 0
+    try:
+        while pending:
+            check_cancel(cancel)
+            try:
+                finished, pending = wait(pending, timeout=0.5, return_when="FIRST_COMPLETED")
+            except TimeoutError:
+                continue
+            for future in sorted(finished, key=futures.index):
+                done += 1
+                try:
+                    record = future.result()
+                except Exception as exc:  # noqa: BLE001 - a worker that died mid-case too often
+                    case = case_of[future.key]
+                    record = {"id": case.id, "input": case.path, "status": "failed",
+                              "error": f"the worker running it was lost ({type(exc).__name__}: {exc}); run the batch again"}
+                records[record["id"]] = record
+                error = f": {record['error']}" if record["status"] == "failed" else ""
+                say(f"batch: [{done}/{len(todo)}] {record['id']} {record['status']}{error}")
+                report(progress, done / len(todo))
+                saved()
+    except BaseException:
+        client.cancel(list(pending))  # a scheduler's workers stop them too
+        raise
+
+
 def run_batch(
     workflow: Workflow,
     cases: list[Case],
@@ -179,6 +216,8 @@ def run_batch(
     scheduler: str | None = None,
     memory_per_worker: str | int | None = None,
     say: Callable[[str], None] = print,
+    progress: Callable[[float], None] | None = None,
+    cancel: Callable[[], Any] | None = None,
 ) -> dict:
     """Run ``workflow`` on every case, in parallel, and write the manifest.
 
@@ -201,13 +240,17 @@ def run_batch(
         ``scheduler`` keep their own ``--memory-limit``.
     say : callable
         Receives one line per finished case and the summary (the terminal's progress).
+    progress, cancel : callable, optional
+        Fraction of the cases finished; a check, made twice a second, that stops the batch
+        when it returns True (:class:`~napari_medimg.progress.OperationCancelled` is raised
+        after the manifest is saved; finished cases are kept, running ones are abandoned).
 
     Returns
     -------
     dict
         The manifest (also in ``output_dir/manifest.json``).
     """
-    from distributed import Client, as_completed
+    from distributed import Client
 
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
@@ -252,28 +295,17 @@ def run_batch(
             manifest["scheduler"] = f"LocalCluster, {n} worker process(es)"
             manifest["memory_per_worker"] = memory_per_worker or "auto (the machine's memory / workers)"
         try:
-            data = workflow.to_dict()
-            futures = [client.submit(run_case, data, dataclasses.asdict(c), str(output_dir), key=f"case-{c.id}-{digest[:8]}",
-                                     pure=False) for c in todo]
-            for done, future in enumerate(as_completed(futures), start=1):
-                try:
-                    record = future.result()
-                except Exception as exc:  # noqa: BLE001 - a worker that died mid-case
-                    case = todo[futures.index(future)]
-                    record = {"id": case.id, "input": case.path, "status": "failed",
-                              "error": f"the worker running it was lost ({type(exc).__name__}: {exc}); run the batch again"}
-                records[record["id"]] = record
-                error = f": {record['error']}" if record["status"] == "failed" else ""
-                say(f"batch: [{done}/{len(todo)}] {record['id']} {record['status']}{error}")
-                save_manifest()
-        except KeyboardInterrupt:
+            _collect(client, workflow, todo, output_dir, records, say=say, progress=progress, cancel=cancel,
+                     saved=save_manifest)
+        except (KeyboardInterrupt, OperationCancelled) as exc:
             manifest["interrupted"] = True
             for case in todo:  # finished in a worker but not yet collected: recorded as done all the same
                 if case.id not in records:
                     earlier = _finished(case, output_dir, digest)
                     if earlier is not None:
                         records[case.id] = earlier
-            say("batch: interrupted; finished cases are kept, run the same command again to go on")
+            how = "cancelled" if isinstance(exc, OperationCancelled) else "interrupted"
+            say(f"batch: {how}; finished cases are kept, run the same command again to go on")
             raise
         finally:
             manifest["finished"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
@@ -284,6 +316,7 @@ def run_batch(
     manifest["finished"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
     manifest["tables"] = [p.name for p in _combined_tables(output_dir, [records[c.id] for c in cases if c.id in records])]
     save_manifest()
+    report(progress, 1.0)
     s = manifest["summary"]
     say(f"batch: {s['done']} done, {s['skipped']} skipped, {s['failed']} failed; manifest: {output_dir / MANIFEST}")
     return manifest
