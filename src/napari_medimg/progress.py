@@ -57,12 +57,21 @@ def check_cancel(cancel: CancelCheck | None) -> None:
         raise OperationCancelled("cancelled by the user")
 
 
+THREADS_VARIABLE = "NAPARI_MEDIMG_THREADS"
+"""Environment variable bounding the threads of an operation (a batch worker's share of the cores)."""
+
+
 def default_workers() -> int:
-    """Threads to use: the cores this process may run on."""
+    """Threads to use: the cores this process may run on, at most ``$NAPARI_MEDIMG_THREADS``."""
     try:
-        return max(1, len(os.sched_getaffinity(0)))
+        cores = max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # pragma: no cover - not Linux
-        return max(1, os.cpu_count() or 1)
+        cores = max(1, os.cpu_count() or 1)
+    try:
+        share = int(os.environ.get(THREADS_VARIABLE, ""))
+    except ValueError:
+        return cores
+    return max(1, min(cores, share))
 
 
 def run_in_threads(

@@ -138,3 +138,15 @@ def test_a_worker_killed_mid_case_loses_no_finished_output(pictures, tmp_path):
     assert again.returncode == 0, log
     manifest = _check_outputs(output)
     assert manifest["summary"]["done"] + manifest["summary"]["skipped"] == 40
+
+
+def test_local_workers_share_the_cores(monkeypatch):
+    from napari_medimg.pipeline.batch import thread_share
+    from napari_medimg.progress import default_workers
+
+    cores = default_workers()
+    assert thread_share(1) == cores and thread_share(cores) == 1 and thread_share(4 * cores) == 1
+    monkeypatch.setenv("NAPARI_MEDIMG_THREADS", "1")  # as a worker's environment says
+    assert default_workers() == 1 and thread_share(1) == 1
+    monkeypatch.setenv("NAPARI_MEDIMG_THREADS", "not a number")
+    assert default_workers() == cores

@@ -108,18 +108,35 @@ def run_case(workflow_data: dict, case_data: dict, output_dir: str) -> dict:
     return record
 
 
+def thread_share(workers: int) -> int:
+    """Threads each of ``workers`` local workers may use: its share of the cores (at least 1).
+
+    One worker uses every core, as a plain process does; two on two cores use one each, so
+    that the workers do not fight over the cores. ``$NAPARI_MEDIMG_THREADS`` bounds it further.
+    """
+    from ..progress import default_workers
+
+    return max(1, default_workers() // max(1, workers))
+
+
 def _local_cluster(n: int, memory_per_worker: str | int | None) -> Any:
-    """``n`` single-threaded worker processes that leave Ctrl-C to the driver."""
+    """``n`` worker processes, one case at a time each, with their share of the cores; Ctrl-C left to the driver."""
     import signal
     import threading
 
     from distributed import LocalCluster
 
+    from ..progress import THREADS_VARIABLE
+
+    share = str(thread_share(n))  # operations' thread pools, and the numeric libraries' (dask sets 1)
+    env = {THREADS_VARIABLE: share, "OMP_NUM_THREADS": share, "OPENBLAS_NUM_THREADS": share, "MKL_NUM_THREADS": share,
+           "ITK_GLOBAL_DEFAULT_NUMBER_OF_THREADS": share}
+
     main = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGINT, signal.SIG_IGN) if main else None  # inherited by the spawned workers
     try:
         return LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None,
-                            silence_logs=40, memory_limit=memory_per_worker or "auto")
+                            silence_logs=40, memory_limit=memory_per_worker or "auto", env=env)
     finally:
         if main:
             signal.signal(signal.SIGINT, previous)
@@ -292,7 +309,7 @@ def run_batch(
             from ._worker_setup import IgnoreCtrlC
 
             client.register_plugin(IgnoreCtrlC(), name="napari-medimg-ignore-ctrl-c")  # restarted workers too
-            manifest["scheduler"] = f"LocalCluster, {n} worker process(es)"
+            manifest["scheduler"] = f"LocalCluster, {n} worker process(es), {thread_share(n)} thread(s) each"
             manifest["memory_per_worker"] = memory_per_worker or "auto (the machine's memory / workers)"
         try:
             _collect(client, workflow, todo, output_dir, records, say=say, progress=progress, cancel=cancel,
