@@ -2,9 +2,9 @@
 
     python benchmarks/bench_batch.py [--cases 8]
 
-The workflow (gaussian, Otsu threshold, connected components, per-object table without mesh
-shape) runs on copies of the chest CT of ../shared/data (lung1, 512x512x48). Each configuration
-runs on a fresh output folder; the table gives wall seconds and the ratio, and says how many
+The workflow ``examples/workflows/smooth_otsu_objects.yaml`` (gaussian, Otsu threshold,
+connected components, per-object table without mesh shape) runs on copies of the chest CT
+of ../shared/data (lung1, 512x512x48). Each configuration runs on a fresh output folder; the table gives wall seconds and the ratio, and says how many
 cores the machine has (the ratio cannot exceed it). A one-process run of the same workflow
 (no dask, the same per-case work: outputs written and hashed) is the reference for the overhead.
 
@@ -36,18 +36,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from napari_medimg.pipeline import Step, Workflow, find_cases, run_batch  # noqa: E402
+from napari_medimg.pipeline import find_cases, load_workflow, run_batch  # noqa: E402
 from napari_medimg.pipeline.batch import run_case  # noqa: E402
 
-WORKFLOW = Workflow(
-    "bench",
-    [
-        Step("smoothed", operation="gaussian", params={"sigma": 1.5}),
-        Step("mask", operation="threshold_auto", input="smoothed", params={"method": "otsu"}),
-        Step("objects", operation="connected_components", input="mask"),
-        Step("table", measure="objects", image="image", params={"shape": False}),
-    ],
-)
+WORKFLOW = load_workflow(ROOT / "examples/workflows/smooth_otsu_objects.yaml")
 
 
 def main() -> None:

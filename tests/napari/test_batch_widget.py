@@ -5,16 +5,13 @@ from __future__ import annotations
 import json
 import shutil
 import time
+from pathlib import Path
 
 from _widgets import open_widget
 
-from napari_medimg.pipeline import Step, Workflow
+from napari_medimg.pipeline import load_workflow
 
-WORKFLOW = Workflow("smooth_threshold", [
-    Step("smoothed", operation="gaussian", params={"sigma": 2.0}),
-    Step("mask", operation="threshold_auto", input="smoothed", params={"method": "otsu"}),
-    Step("measurements", measure="mask", image="image", params={"shape": False}),
-])
+WORKFLOW = load_workflow(Path(__file__).parents[2] / "examples/workflows/smooth_otsu_objects.yaml")
 
 
 def _pictures(shared_data, folder, count):
@@ -44,7 +41,7 @@ def test_batch_dock_runs_a_cohort_and_opens_a_case(make_napari_viewer, qtbot, sh
     assert dock.case.choices == ("case00.png", "case01.png", "case02.png")
     dock.case.value = "case01.png"
     layers = dock.open_case()
-    assert [layer.name for layer in layers][1:] == ["case01.png smoothed", "case01.png mask"]
+    assert [layer.name for layer in layers][1:] == ["case01.png smoothed", "case01.png mask", "case01.png objects"]
     assert type(viewer.layers[2]).__name__ == "Labels" and viewer.layers[2].data.max() == 1
 
 

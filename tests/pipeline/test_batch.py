@@ -16,16 +16,7 @@ from napari_medimg.pipeline import Step, Workflow, WorkflowError, find_cases, lo
 
 ROOT = Path(__file__).parents[2]
 
-SMOOTH_AND_MEASURE = Workflow(
-    "smooth_threshold_measure",
-    [
-        Step("smoothed", operation="gaussian", params={"sigma": 1.0}),
-        Step("mask", operation="threshold_auto", input="smoothed", params={"method": "otsu"}),
-        Step("objects", operation="connected_components", input="mask"),
-        Step("measurements", measure="objects", image="image", params={"shape": False}),
-    ],
-    description="a CPU-bound test workflow",
-)
+SMOOTH_AND_MEASURE = load_workflow(ROOT / "examples/workflows/smooth_otsu_objects.yaml")
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +45,7 @@ def test_workflow_yaml_round_trip_and_validation(tmp_path):
     again = load_workflow(path)
     assert again.to_dict() == SMOOTH_AND_MEASURE.to_dict() and again.digest == SMOOTH_AND_MEASURE.digest
     text = path.read_text()
-    assert text.startswith("workflow: 1\n") and "sigma: 1.0" in text
+    assert text.startswith("workflow: 1\n") and "sigma: 1.5" in text
     bad = {"workflow": 1, "name": "x", "steps": [
         {"name": "a", "operation": "gaussian", "params": {"sigmaa": 1}},
         {"name": "b", "operation": "no_such_thing"},
@@ -100,7 +91,7 @@ def test_batch_mixed_cohort_two_workers_equals_one_and_reruns_skip(cohort, tmp_p
     assert "no pixel data" in errors["structures"]
     manifest = json.loads((tmp_path / "two" / "manifest.json").read_text())
     assert manifest["summary"] == {"done": len(cases) - 2, "failed": 2, "skipped": 0, "pending": 0}
-    assert manifest["workflow"]["name"] == "smooth_threshold_measure" and "distributed" in manifest["software"]
+    assert manifest["workflow"]["name"] == "smooth_otsu_objects" and "distributed" in manifest["software"]
     done = next(c for c in manifest["cases"] if c["status"] == "done")
     assert set(done["outputs"]) == {"smoothed", "mask", "objects", "measurements"} and done["input_sha256"]
     combined = (tmp_path / "two" / "measurements.csv").read_text().splitlines()

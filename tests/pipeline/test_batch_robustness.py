@@ -13,18 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from napari_medimg.pipeline import Step, Workflow, find_cases, run_batch
+from napari_medimg.pipeline import find_cases, load_workflow, run_batch
 from napari_medimg.pipeline.cases import file_sha256
 
-WORKFLOW = Workflow(
-    "smooth_threshold",
-    [
-        Step("smoothed", operation="gaussian", params={"sigma": 2.0}),
-        Step("mask", operation="threshold_auto", input="smoothed", params={"method": "otsu"}),
-        Step("objects", operation="connected_components", input="mask"),
-        Step("measurements", measure="objects", image="image", params={"shape": False}),
-    ],
-)
+WORKFLOW = load_workflow(Path(__file__).parents[2] / "examples/workflows/smooth_otsu_objects.yaml")
 
 
 @pytest.fixture(scope="module")
