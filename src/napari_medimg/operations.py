@@ -1133,6 +1133,18 @@ OPERATIONS: tuple[Operation, ...] = (
         preview="whole",
     ),
     Operation(
+        name="chest_ct_lungs_left_right",
+        title="Right and left lung (chest CT)",
+        menu="Recipes",
+        function="napari_medimg.apps.chest_ct:segment_lungs_left_right",
+        input_kind="image",
+        output_kind="labels",
+        parameters=(_p("closing_mm", float, 3.0, "mm", "Radius of the closing that smooths the lung outline.", minimum=0.0, maximum=20.0),),
+        reports_progress=True,
+        geometry="new",
+        preview="none",
+    ),
+    Operation(
         name="chest_xray_lung_fields",
         title="Lung fields (chest X-ray)",
         menu="Recipes",

@@ -67,6 +67,7 @@ DOCK_WIDGETS = (
     ("export_dicom_seg", "Export labels as DICOM SEG + measurement SR", "dicom_export_widget:DicomExportWidget"),
     ("workflow", "Workflow (record, edit, save, replay)", "workflow_widget:WorkflowWidget"),
     ("batch", "Batch: run a workflow on a cohort", "batch_widget:BatchWidget"),
+    ("recipe", "Clinical recipe with report (chest CT study ...)", "recipe_widget:RecipeWidget"),
 )
 """The plugin's dock widgets besides the operations': (key, menu title, ``_qt`` module:class)."""
 
@@ -137,6 +138,7 @@ def build_manifest() -> dict[str, Any]:
         )
         widgets.append({"command": command, "display_name": op.title})
         menus.setdefault(submenu_id(op.menu), []).append({"command": command})
+    menus[submenu_id("Recipes")].insert(0, {"command": f"{PLUGIN}.recipe"})
     menus.setdefault(submenu_id("Learn"), []).append({"command": f"{PLUGIN}.train_segmentation"})
     menus[submenu_id("Learn")].append({"command": f"{PLUGIN}.train_landmarks"})
     return {

@@ -9,6 +9,7 @@ from magicgui.widgets import Container, ProgressBar, TextEdit
 
 __all__ = [
     "run_in_worker",
+    "ProgressPoller",
     "read_only_text",
     "side_by_side",
     "plain",
@@ -142,3 +143,50 @@ def load_model_file(path: Any) -> tuple[Any, dict] | None:
     except Exception as exc:  # noqa: BLE001 - unreadable / unsafe files are reported
         show_error(f"Load model failed: {exc}")
         return None
+
+
+class ProgressPoller:
+    """A progress bar fed from a worker thread: the worker sets :attr:`fraction`, a timer shows it.
+
+    Qt widgets may only be touched on the GUI thread; the worker writes a float, and a timer
+    parented to ``owner`` (so it never fires after the dock is gone) copies it into ``bar``
+    five times a second, then calls ``also`` (e.g. to flush a log).
+
+    Parameters
+    ----------
+    owner : magicgui Container
+        The dock (its native widget parents the timer).
+    bar : magicgui ProgressBar
+        Shows 0 to 100.
+    also : callable, optional
+        Called on each tick, on the GUI thread.
+    """
+
+    def __init__(self, owner: Any, bar: ProgressBar, also: Callable[[], None] | None = None) -> None:
+        from qtpy.QtCore import QTimer
+
+        self.fraction = 0.0
+        self.bar = bar
+        self.also = also
+        self._timer = QTimer(owner.native)
+        self._timer.setInterval(200)
+        self._timer.timeout.connect(self.show)
+
+    def set(self, fraction: float) -> None:
+        """The worker's progress callback."""
+        self.fraction = float(fraction)
+
+    def start(self) -> None:
+        self.fraction = 0.0
+        self.bar.value = 0
+        self._timer.start()
+
+    def show(self) -> None:
+        """Copy the fraction into the bar (GUI thread)."""
+        self.bar.value = int(round(100 * min(max(self.fraction, 0.0), 1.0)))
+        if self.also is not None:
+            self.also()
+
+    def stop(self) -> None:
+        self.show()
+        self._timer.stop()

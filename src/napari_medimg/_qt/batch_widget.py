@@ -22,11 +22,9 @@ from typing import Any
 
 from magicgui.widgets import ComboBox, Container, FileEdit, Label, LineEdit, ProgressBar, PushButton, SpinBox
 
-from ._common import read_only_text, run_in_worker, side_by_side
+from ._common import ProgressPoller, read_only_text, run_in_worker, side_by_side
 
 __all__ = ["BatchWidget"]
-
-_POLL_MS = 200
 
 
 def _path_or_none(value: Any) -> Path | None:
@@ -44,8 +42,6 @@ class BatchWidget(Container):
     """
 
     def __init__(self, napari_viewer: Any) -> None:
-        from qtpy.QtCore import QTimer
-
         super().__init__(labels=True)
         self.viewer = napari_viewer
         self._done_cases: list[str] = []  # before the case list asks for them
@@ -79,13 +75,10 @@ class BatchWidget(Container):
         self._manifest: dict | None = None
         self._lines: list[str] = []
         self._lock = threading.Lock()
-        self._fraction = 0.0
         self._cancelled = threading.Event()
         self._napari_progress = None
         self.worker = None
-        self._timer = QTimer(self.native)  # parented: deleted with the dock, never fires after it
-        self._timer.setInterval(_POLL_MS)
-        self._timer.timeout.connect(self._show_progress)
+        self._progress = ProgressPoller(self, self.progress_bar, also=self._show_log)
 
     # ------------------------------------------------------------------ running
     def _workflow(self) -> Any:
@@ -127,9 +120,8 @@ class BatchWidget(Container):
             self.status.value = str(exc)
             return None
         self._cancelled.clear()
-        self._lines, self._fraction, self._manifest = [], 0.0, None
+        self._lines, self._manifest = [], None
         self.log.value = ""
-        self.progress_bar.value = 0
         self.status.value = f"{workflow.name}: finding the cases in {inputs.name} ..."
         worker = run_in_worker(
             self._run, workflow, str(inputs), output, int(self.workers.value), memory,
@@ -139,7 +131,7 @@ class BatchWidget(Container):
         self.cancel_button.enabled = True
         self.worker = worker
         self._start_napari_progress()
-        self._timer.start()
+        self._progress.start()
         if start_thread:
             worker.start()
         return worker
@@ -151,14 +143,11 @@ class BatchWidget(Container):
         cases = find_cases(inputs)
         self._say(f"batch: {workflow.name}: {len(cases)} case(s) from {inputs}")
         return run_batch(workflow, cases, output, workers=workers, memory_per_worker=memory, say=self._say,
-                         progress=self._set_fraction, cancel=self._cancelled.is_set)
+                         progress=self._progress.set, cancel=self._cancelled.is_set)
 
     def _say(self, line: str) -> None:
         with self._lock:
             self._lines.append(line)
-
-    def _set_fraction(self, fraction: float) -> None:
-        self._fraction = fraction
 
     def cancel(self) -> None:
         """Stop the batch: the running cases are abandoned, the finished ones kept (within a second)."""
@@ -170,20 +159,18 @@ class BatchWidget(Container):
 
         self._napari_progress = progress(total=100, desc="Batch")
 
-    def _show_progress(self) -> None:
+    def _show_log(self) -> None:
+        """Each tick of the progress bar: new log lines, and napari's activity bar."""
         with self._lock:
             lines, self._lines = self._lines, []
         if lines:
             self.log.value = "\n".join(filter(None, [self.log.value, *lines]))
             self.status.value = lines[-1]
-        value = int(round(100 * self._fraction))
-        self.progress_bar.value = value
         if self._napari_progress is not None:
-            self._napari_progress.update(value - self._napari_progress.n)
+            self._napari_progress.update(self.progress_bar.value - self._napari_progress.n)
 
     def _stopped(self) -> None:
-        self._show_progress()
-        self._timer.stop()
+        self._progress.stop()
         self.cancel_button.enabled = False
         if self._napari_progress is not None:
             self._napari_progress.close()

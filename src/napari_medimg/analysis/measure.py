@@ -22,7 +22,8 @@ Columns of :func:`measure_labels`
 
 With an image, for both: ``mean_<units>``, ``std_<units>``, ``min_<units>``,
 ``max_<units>`` and ``p<q>_<units>`` for each percentile ``q`` (``mean``, ``std``, ``p10``
-... when the units are unknown).
+... when the units are unknown), and ``percent_below_<t>_<units>`` for each threshold ``t``
+asked for (the percentage of the label's voxels below it).
 
 Definitions
 -----------
@@ -166,8 +167,9 @@ def _geometry_columns(ndim: int) -> list[str]:
     return cols
 
 
-def _intensity_columns(suffix: str, percentiles: Sequence[float]) -> list[str]:
+def _intensity_columns(suffix: str, percentiles: Sequence[float], below: Sequence[float] = ()) -> list[str]:
     names = ["mean", "std", "min", "max"] + [_percentile_name(q) for q in percentiles]
+    names += [f"percent_below_{t:g}" for t in below]
     return [name + suffix for name in names]
 
 
@@ -211,6 +213,7 @@ def measure_labels(
     image: Volume | None = None,
     *,
     percentiles: Iterable[float] = (10, 50, 90),
+    below: Iterable[float] = (),
     units: str | None = None,
     shape: bool = True,
     tolerance: float = 1e-3,
@@ -227,6 +230,9 @@ def measure_labels(
         Grey values on the same grid; adds intensity statistics inside each label.
     percentiles : iterable of float
         Percentiles (0-100) of the intensities to report as ``p<q>_<units>`` columns.
+    below : iterable of float
+        Thresholds ``t``: the percentage of the label's voxels whose value is below ``t``, as
+        ``percent_below_<t>_<units>`` columns (e.g. -950 HU on lungs: the emphysema index).
     units : str, optional
         Units of the image values for the column names; by default
         ``image.metadata.get("units")`` (e.g. ``"HU"``). Without units the columns are
@@ -268,13 +274,16 @@ def measure_labels(
     ndim = labels.spatial_ndim
     spacing = labels.spacing
     percentiles = [float(q) for q in percentiles]
+    below = [float(t) for t in ([below] if isinstance(below, (int, float)) else below)]
     if any(not 0 <= q <= 100 for q in percentiles):
         raise ValueError(f"percentiles must lie between 0 and 100, got {percentiles}")
     grey = _image_array(image, labels, tolerance) if image is not None else None
     if units is None and image is not None:
         units = image.metadata.get("units")
     geometry_cols = _geometry_columns(ndim)
-    intensity_cols = _intensity_columns(_unit_suffix(units), percentiles) if grey is not None else []
+    if below and grey is None:
+        raise ValueError("percentages below a value need an image: choose the image the labels were drawn on")
+    intensity_cols = _intensity_columns(_unit_suffix(units), percentiles, below) if grey is not None else []
 
     present, boxes, searched = _objects(array)
     n = len(present)
@@ -320,6 +329,7 @@ def measure_labels(
             stats = [mean, std, float(values.min()), float(values.max())]
             if percentiles:
                 stats += [float(p) for p in np.percentile(values, percentiles)]
+            stats += [100.0 * np.count_nonzero(values < t) / values.size for t in below]
             for name, v in zip(intensity_cols, stats):
                 table[name][row] = v
         report(progress, (row + 1) / n)
@@ -333,7 +343,7 @@ def measure_labels(
     report(progress, 1.0)
     return {name: table[name] for name in geometry_cols + intensity_cols}
 
-MEASURE_OPTIONS = ("percentiles", "units", "shape", "tolerance", "radiomics", "radiomics_settings")
+MEASURE_OPTIONS = ("percentiles", "below", "units", "shape", "tolerance", "radiomics", "radiomics_settings")
 """Keyword options of :func:`measure_objects` (what a workflow's ``measure`` step accepts)."""
 
 
@@ -363,7 +373,7 @@ def measure_objects(
     progress, cancel : callable, optional
         Fraction done; a check that raises to stop.
     **options
-        ``percentiles``, ``units``, ``shape``, ``tolerance`` of :func:`measure_labels`.
+        ``percentiles``, ``below``, ``units``, ``shape``, ``tolerance`` of :func:`measure_labels`.
 
     Returns
     -------

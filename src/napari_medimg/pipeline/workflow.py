@@ -15,6 +15,10 @@ A workflow file (schema version 1)::
         image: image                # intensity statistics from this image (optional)
         params: {radiomics: true}   # and pyradiomics features (radiomics_settings: a parameter file)
 
+An optional ``report`` mapping makes a *recipe*: ``title``, ``validation`` (what the recipe
+was checked on and how well, printed on every report) and ``show`` (the outputs drawn on the
+picture); a batch then writes ``report.html`` for each case (:mod:`.report`).
+
 A step has exactly one of ``operation``, ``model`` (a shipped model's name or a checkpoint
 path; segmentation models give labels) or ``measure``. Parameters that take a second input
 (a mask, seed points) name an earlier output or an extra input of the case (``seeds``: a
@@ -39,6 +43,7 @@ __all__ = ["SCHEMA_VERSION", "Step", "Workflow", "WorkflowError", "WorkflowResul
 SCHEMA_VERSION = 1
 _KINDS = ("operation", "model", "measure")
 _STEP_KEYS = {"name", "operation", "model", "measure", "input", "image", "params", "label"}
+_REPORT_KEYS = {"title", "validation", "show"}
 
 
 class WorkflowError(ValueError):
@@ -97,11 +102,12 @@ class Step:
 
 @dataclass
 class WorkflowResult:
-    """What a run gave: volumes (images, labels) and tables, by output name; seconds per step."""
+    """What a run gave: volumes (images, labels) and tables, by output name; seconds per step; the input image."""
 
     volumes: dict[str, Volume] = field(default_factory=dict)
     tables: dict[str, dict[str, Any]] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
+    image: Volume | None = None
 
 
 @dataclass
@@ -120,6 +126,7 @@ class Workflow:
     steps: list[Step] = field(default_factory=list)
     description: str = ""
     outputs: list[str] | None = None
+    report: dict[str, Any] | None = None
 
     # ------------------------------------------------------------------ files
     @classmethod
@@ -161,8 +168,12 @@ class Workflow:
                 )
             )
         outputs = data.get("outputs")
+        report = data.get("report")
+        if report is not None and (not isinstance(report, Mapping) or set(report) - _REPORT_KEYS):
+            raise WorkflowError(f"{source}: 'report' is a mapping of {sorted(_REPORT_KEYS)}")
         workflow = cls(str(data.get("name") or "workflow"), steps, str(data.get("description") or ""),
-                       None if outputs is None else [str(o) for o in outputs])
+                       None if outputs is None else [str(o) for o in outputs],
+                       None if report is None else {k: report[k] for k in report})
         workflow.validate(source=source)
         return workflow
 
@@ -174,6 +185,8 @@ class Workflow:
         out["steps"] = [s.to_dict() for s in self.steps]
         if self.outputs is not None:
             out["outputs"] = list(self.outputs)
+        if self.report is not None:
+            out["report"] = dict(self.report)
         return out
 
     def to_yaml(self) -> str:
@@ -243,6 +256,9 @@ class Workflow:
         for name in self.outputs or []:
             if name not in available:
                 problems.append(f"outputs: {name!r} is no step's name")
+        for name in (self.report or {}).get("show", []) or []:
+            if name not in available:
+                problems.append(f"report: shows {name!r}, which is no step's name")
         if problems:
             raise WorkflowError(f"{source}: " + "; ".join(problems))
 
@@ -319,7 +335,7 @@ class Workflow:
         self.validate(extras=tuple(extras))
         volume = image if isinstance(image, Volume) else read(image)
         values: dict[str, Any] = {"image": volume, **extras}
-        result = WorkflowResult()
+        result = WorkflowResult(image=volume)
         for i, step in enumerate(self.steps):
             check_cancel(cancel)
             start = time.perf_counter()
@@ -390,7 +406,7 @@ def _cached_model(name: str, shipped: bool) -> Any:
 
 
 def load_workflow(path: str | os.PathLike) -> Workflow:
-    """Read a workflow YAML file.
+    """Read a workflow YAML file, or a shipped recipe by its name (e.g. ``"chest_ct_study"``).
 
     Raises
     ------
@@ -399,7 +415,11 @@ def load_workflow(path: str | os.PathLike) -> Workflow:
     """
     import yaml
 
+    from ..recipes import recipe_path
+
     path = Path(path)
+    if not path.exists() and recipe_path(str(path)) is not None:
+        path = recipe_path(str(path))
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:

@@ -1,0 +1,44 @@
+"""Recipes dock from napari's Recipes menu: the chest CT study on a CT opened as a user does, and its report."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from _widgets import open_widget, prefer_medimg_reader
+from napari_medimg import read
+from napari_medimg.pipeline import load_workflow
+
+
+def test_chest_ct_study_from_the_menu_gives_the_python_result_and_a_report(make_napari_viewer, qtbot, shared_data,
+                                                                           tmp_path):
+    source = shared_data / "ct/totalseg_example/example_ct_sm.nii.gz"
+    viewer = make_napari_viewer(show=True)  # the report's picture is napari's canvas
+    prefer_medimg_reader()
+    image = viewer.open(str(source), plugin=None)[0]
+    dock = open_widget(viewer, "recipe")
+    dock.recipe.value = "chest_ct_study"
+    assert "emphysema" in dock.about.value
+    dock.image_layer.value = image
+    worker = dock.start(start_thread=False)
+    with qtbot.waitSignal(worker.finished, timeout=120_000):
+        worker.start()
+    qtbot.wait(300)
+    names = [layer.name for layer in viewer.layers]
+    assert names[1:] == [f"{image.name} lungs", f"{image.name} nodules"], names
+    lungs, nodules = viewer.layers[1], viewer.layers[2]
+    assert type(lungs).__name__ == "Labels" and type(nodules).__name__ == "Points"
+    assert "percent_below_-950_HU" in lungs.features and len(nodules.data) == len(nodules.features["diameter_mm"])
+    assert "volume_ml" in dock.results.value and dock.progress_bar.value == 100
+    # the same labels as the recipe run from Python, once saved back in the file's voxel order
+    lungs.save(str(tmp_path / "lungs.nii.gz"))
+    python = load_workflow("chest_ct_study").run(source).volumes["lungs"]
+    np.testing.assert_array_equal(read(tmp_path / "lungs.nii.gz").array, python.array)
+    dock.report_folder.value = tmp_path / "report"
+    page = dock.save_report()
+    assert page.is_file() and "Chest CT study" in page.read_text()
+    assert (tmp_path / "report" / "lung_table.csv").read_text().startswith("label,")
+    picture = read(tmp_path / "report" / "report.png")
+    assert picture.rgb and np.ptp(picture.array) > 100  # napari's canvas, not a blank picture
+    first = nodules.data_to_world(nodules.data[0])
+    assert abs(viewer.dims.point[0] - first[0]) <= image.scale[0]  # on the best candidate's slice
+
