@@ -1024,7 +1024,8 @@ OPERATIONS: tuple[Operation, ...] = (
         output_kind="labels",
         parameters=(
             Parameter("seeds", np.ndarray, None, help="Seed points: clicks inside the object.", layer_kind="points"),
-            _p("multiplier", float, 2.5, "", "Range half-width in standard deviations.", minimum=0.1, maximum=20.0),
+            _p("multiplier", float, 2.0, "", "Range half-width in standard deviations (2.5 floods from a lung nodule "
+               "into the chest wall).", minimum=0.1, maximum=20.0),
             _p("iterations", int, 4, "", "Re-estimations of the range from the region.", minimum=0, maximum=50),
             _p("radius", float, 3.0, "mm", "Initial neighbourhood around the seeds.", minimum=0.1, maximum=100.0),
             _p("sigma", float, 0.0, "mm", "Smoothing before growing (0: none).", minimum=0.0, maximum=50.0),
@@ -1143,6 +1144,25 @@ OPERATIONS: tuple[Operation, ...] = (
         reports_progress=True,
         geometry="new",
         preview="none",
+    ),
+    Operation(
+        name="brain_tumour_from_click",
+        title="Brain tumour from one click (FLAIR)",
+        menu="Recipes",
+        function="napari_medimg.apps.brain_mr:tumour_from_click",
+        input_kind="image",
+        output_kind="labels",
+        parameters=(
+            Parameter("seeds", np.ndarray, None, help="A click in the tumour (a dark core is fine).", layer_kind="points"),
+            _p("threshold_sd", float, 2.0, "", "Tumour is brighter than the brain's median by this many robust SDs.",
+               minimum=0.5, maximum=6.0),
+            _p("sigma", float, 1.0, "mm", "Smoothing before the threshold.", minimum=0.0, maximum=5.0),
+            _p("search_mm", float, 20.0, "mm", "A click off the bright tumour takes the nearest bright part within this.",
+               minimum=1.0, maximum=100.0),
+        ),
+        needs_spacing=True,
+        reports_progress=True,
+        preview="whole",
     ),
     Operation(
         name="chest_xray_lung_fields",

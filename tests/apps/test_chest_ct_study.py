@@ -25,6 +25,15 @@ def test_right_and_left_lung_against_totalsegmentator(shared_data):
     assert dice(lungs.array == 1, right) > 0.95  # measured 0.968
     assert dice(lungs.array == 2, left) > 0.95  # measured 0.959
     assert [c["name"] for c in lungs.metadata["classes"]] == ["right lung", "left lung"]
+    import pytest
+
+    from napari_medimg.operations import get_operation
+    from napari_medimg.progress import OperationCancelled
+
+    asked = []  # a cancel asked during the run stops it at the next step
+    with pytest.raises(OperationCancelled):
+        get_operation("chest_ct_lungs_left_right").run(ct, progress=asked.append, cancel=lambda: bool(asked))
+    assert asked == [0.6]
 
 
 def test_airways_removed_and_the_lungs_parted(shared_data):

@@ -10,6 +10,7 @@ the middle and one next to the volume's edge. An operation without a preview mus
 from __future__ import annotations
 
 import functools
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -37,10 +38,22 @@ def _chest_ct() -> tuple[Volume, Volume]:
     return cut(image), cut(nodule)
 
 
+@functools.lru_cache(maxsize=None)
+def _brain_flair() -> tuple[Volume, dict]:
+    from napari_medimg import read
+
+    folder = Path(__file__).parents[2].parent / "shared/data/mr/brats_tumour/brats_2013_pat0001_1"
+    flair = read(folder / "Flair_subtrMeanDivStd.nii.gz")
+    tumour = read(folder / "OTMultiClass.nii.gz").array > 0
+    return flair, {"seeds": flair.index_to_world(np.round(np.argwhere(tumour).mean(axis=0)))[np.newaxis]}
+
+
 def _inputs(operation: Operation) -> tuple[Volume, dict]:
     """The input and second inputs of ``operation`` on the chest CT crop (the chest X-ray for 2D recipes)."""
     if operation.name == "chest_xray_lung_fields":
         return load_sample("chest_xray")[0], {}
+    if operation.name == "brain_tumour_from_click":  # a FLAIR with a click in its tumour
+        return _brain_flair()
     image, nodule = _chest_ct()
     lungs = image.with_array((image.array < -400).view(np.uint8), kind="labels")
     values: dict = {}
@@ -124,3 +137,6 @@ def test_the_confidence_connected_preview_is_its_own_result_not_a_flood() -> Non
     shown = preview.array[keep]
     dice = 2 * np.logical_and(shown, full).sum() / (shown.astype(bool).sum() + full.astype(bool).sum())
     assert full.any() and dice == 1.0
+    # with 2.5 SD (its former default) the range holds the chest wall: 60 % of the crop, refused, not shown
+    with pytest.raises(ValueError, match="leaked: it fills 60 %"):
+        operation.run(volume, {**values, "multiplier": 2.5})

@@ -117,7 +117,7 @@ def _airway_tree(lungs: np.ndarray, hu: np.ndarray, spacing: Sequence[float]) ->
     return tree
 
 
-def split_lungs(lungs: np.ndarray, hu: np.ndarray, spacing: Sequence[float]) -> np.ndarray:
+def split_lungs(lungs: np.ndarray, hu: np.ndarray, spacing: Sequence[float], *, cancel=None) -> np.ndarray:
     """Right and left lung, airways removed, for arrays on the patient axes (z superior last, x to the left).
 
     Parameters
@@ -128,6 +128,8 @@ def split_lungs(lungs: np.ndarray, hu: np.ndarray, spacing: Sequence[float]) -> 
         The CT in HU, same grid.
     spacing : sequence of float
         Voxel spacing in mm (numpy order).
+    cancel : callable, optional
+        Checked between the steps.
 
     Returns
     -------
@@ -136,10 +138,14 @@ def split_lungs(lungs: np.ndarray, hu: np.ndarray, spacing: Sequence[float]) -> 
         lungs touch (anterior or posterior junction) they are parted by eroding slice by slice
         until two large pieces appear, then giving every voxel to the nearer piece.
     """
+    from ..progress import check_cancel
+
     lungs = lungs != 0
     airways = _airway_tree(lungs, hu, spacing)
+    check_cancel(cancel)
     parenchyma = lungs & ~ndimage.binary_dilation(airways, structure=ndimage.generate_binary_structure(3, 1))
     seeds = _two_pieces(parenchyma)
+    check_cancel(cancel)
     labels = np.zeros(lungs.shape, np.uint8)
     if seeds is None:  # one lung only (or none): which side from its position
         if parenchyma.any():
@@ -211,12 +217,13 @@ def segment_lungs_left_right(volume, *, closing_mm: float = 3.0, progress=None, 
 
     if volume.spatial_ndim != 3 or volume.leading_shape or volume.rgb:
         raise ValueError(f"the lungs are found in a 3D CT; this image has shape {volume.array.shape}")
+    check_cancel(cancel)
     shown, how = to_nearest_axes(volume)  # axial slices on axis 0, superior last, x to the patient's left
     hu = np.asarray(shown.array)
     lungs = segment_lungs(hu, spacing=shown.spacing, closing_mm=closing_mm)
     report(progress, 0.6)
     check_cancel(cancel)
-    labels = shown.with_array(split_lungs(lungs, hu, shown.spacing))
+    labels = shown.with_array(split_lungs(lungs, hu, shown.spacing, cancel=cancel))
     if not how.is_identity:
         labels = undo_reorientation(labels, how)
     report(progress, 1.0)

@@ -35,6 +35,7 @@ __all__ = [
     "connected_threshold",
     "confidence_connected",
     "fast_marching",
+    "check_not_leaked",
 ]
 
 
@@ -207,6 +208,35 @@ def _cut_leaks(region: np.ndarray, index: np.ndarray, radius: float, spacing) ->
     return binary_dilation(core, radius=radius, spacing=spacing).astype(bool) & (region != 0)
 
 
+#: A region grown with an estimated range that covers more than this fraction of the image
+#: and reaches its border has leaked (into the background or the whole organ).
+LEAK_FRACTION = 0.5
+
+
+def check_not_leaked(region: np.ndarray, spacing, *, what: str = "the grown region") -> None:
+    """Refuse a region that flooded: more than half of the image and touching its border.
+
+    Raises
+    ------
+    ValueError
+        With the region's size and what to do (the region is not returned).
+    """
+    count = int(np.count_nonzero(region))
+    if count <= LEAK_FRACTION * region.size:
+        return
+    edges = [np.take(region, i, axis=a).any() for a in range(region.ndim) for i in (0, -1)]
+    if not any(edges):
+        return
+    volume = count * float(np.prod(spacing)) / (1000.0 if region.ndim == 3 else 1.0)
+    unit = "mL" if region.ndim == 3 else "mm²"
+    raise ValueError(
+        f"{what} leaked: it fills {100.0 * count / region.size:.0f} % of the image ({volume:.0f} {unit}) and reaches "
+        "its border, so the range estimated around the click also holds the background. Click in the bright (or "
+        "typical) part of the object, lower the multiplier, set an opening to cut thin bridges, or give the range "
+        "(lower, upper) yourself"
+    )
+
+
 def _finish(
     region: np.ndarray,
     index: np.ndarray,
@@ -308,7 +338,8 @@ def connected_threshold(
     array, spacing, mask, index = _inputs(array, seeds, spacing, mask)
     check_cancel(cancel)
     array = _presmooth(array, sigma, spacing)
-    if lower is None or upper is None:
+    estimated = lower is None or upper is None
+    if estimated:
         mean, std = seed_statistics(array, index, radius=radius, spacing=spacing, mask=mask)
         lower = mean - multiplier * std if lower is None else lower
         upper = mean + multiplier * std if upper is None else upper
@@ -320,6 +351,8 @@ def connected_threshold(
     out = _finish(
         region, index, fill_holes=fill_holes, smoothing=smoothing, spacing=spacing, mask=mask, opening=opening
     )
+    if estimated:  # a range the user gave is theirs; an estimated one must not flood the image
+        check_not_leaked(out, spacing)
     report(progress, 1.0)
     return out
 
@@ -328,7 +361,7 @@ def confidence_connected(
     array: np.ndarray,
     seeds: np.ndarray | Sequence,
     *,
-    multiplier: float = 2.5,
+    multiplier: float = 2.0,
     iterations: int = 4,
     radius: float = 3.0,
     spacing: Sequence[float] | None = None,
@@ -402,6 +435,7 @@ def confidence_connected(
     out = _finish(
         region, index, fill_holes=fill_holes, smoothing=smoothing, spacing=spacing, mask=mask, opening=opening
     )
+    check_not_leaked(out, spacing)
     report(progress, 1.0)
     return out
 
