@@ -23,6 +23,10 @@ def test_normalisation_per_modality():
     mr = np.array([0.0, 0.0, 10.0, 20.0, 30.0], np.float32)
     out = normalize(mr, {"kind": "mr"})
     assert out[0] == out[1] == 0 and np.isclose(out[2:].mean(), 0) and np.isclose(out[2:].std(), 1)
+    # a skull-stripped volume stored z-scored: its flat background is its minimum, not 0
+    stored = np.array([-3.6] * 6 + [-1.0, 0.0, 1.0, 2.0], np.float32)
+    out = normalize(stored, {"kind": "mr"})
+    assert np.all(out[:6] == 0) and np.isclose(out[6:].mean(), 0) and out[7] != 0
     xr = np.arange(1001, dtype=np.uint16)
     out = normalize(xr, {"kind": "percentile", "low": 1, "high": 99})
     assert out.dtype == np.float32 and out.min() == 0 and out.max() == 1 and np.isclose(out[500], 0.5)

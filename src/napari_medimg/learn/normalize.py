@@ -5,7 +5,9 @@ Kinds
 ``{"kind": "ct", "window": [low, high]}``
     Clip to the window in HU and map it to [0, 1].
 ``{"kind": "mr"}``
-    z-score over the nonzero voxels (the body); zero voxels stay 0.
+    z-score over the body; background voxels become 0. The background is the voxels equal
+    to 0, or, when at least 5 % of the voxels share the image's minimum (a skull-stripped
+    volume stored z-scored, whose background is e.g. -3.6), those voxels.
 ``{"kind": "percentile", "low": 0.5, "high": 99.5}``
     Map the percentiles to [0, 1] and clip (radiographs, ultrasound, photographs).
 ``{"kind": "none"}``
@@ -19,6 +21,19 @@ import numpy as np
 __all__ = ["normalize", "check_normalisation", "KINDS"]
 
 KINDS = ("ct", "mr", "percentile", "none")
+
+
+_FLAT_BACKGROUND = 0.05  # share of the voxels at the minimum that makes it a background
+
+
+def _mr_background(data: np.ndarray) -> float:
+    """The background value of an MR volume: its minimum when that is a flat plateau, else 0."""
+    if data.size == 0:
+        return 0.0
+    low = float(np.nanmin(data))
+    if low != 0.0 and np.count_nonzero(data == low) >= _FLAT_BACKGROUND * data.size:
+        return low
+    return 0.0
 
 
 def check_normalisation(spec: dict | None) -> dict:
@@ -78,7 +93,7 @@ def normalize(image: np.ndarray, spec: dict | None) -> np.ndarray:
         low, high = spec["window"]
         return ((np.clip(data, low, high) - low) / (high - low)).astype(np.float32)
     if kind == "mr":
-        body = data != 0
+        body = data != _mr_background(data)
         if not body.any():
             return np.zeros_like(data)
         values = data[body]
