@@ -209,6 +209,10 @@ def write_report(
     )
     tables = "".join(_table_html(name, _with_names(workflow, result, name, table)) for name, table in result.tables.items())
     source = f"input content SHA-256 {source_sha256[:16]}…" if source_sha256 else "input not identified"
+    notes = [str(w) for w in (result.image.metadata.get("warnings", []) if result.image is not None else [])
+             if "/" not in str(w) and "\\" not in str(w)]  # what the reader noticed (never a path)
+    notes_html = ("<h2>Notes on the input</h2><ul>" + "".join(f"<li>{html.escape(n)}</li>" for n in notes) + "</ul>"
+                  if notes else "")
     title = html.escape(str(section.get("title") or workflow.name))
     page = f"""<!DOCTYPE html>
 <html><head><meta charset="utf-8"><title>{title}</title>
@@ -220,6 +224,7 @@ td,th{{border:1px solid #999;padding:2px 6px;text-align:right}}img{{max-width:10
 recipe {html.escape(workflow.name)} ({workflow.digest[:12]}); napari-medimg {html.escape(versions.get('napari-medimg', '?'))}.
 Research use: every figure needs a clinician's review.</small></p>
 <img src="data:image/png;base64,{encoded}" alt="result picture">
+{notes_html}
 {tables}
 <h2>What it was validated on</h2><p>{html.escape(str(section.get('validation') or 'not stated'))}</p>
 <h2>Steps</h2><ol>{steps}</ol>
