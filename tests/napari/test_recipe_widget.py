@@ -42,3 +42,30 @@ def test_chest_ct_study_from_the_menu_gives_the_python_result_and_a_report(make_
     first = nodules.data_to_world(nodules.data[0])
     assert abs(viewer.dims.point[0] - first[0]) <= image.scale[0]  # on the best candidate's slice
 
+
+
+def test_chest_xray_and_brain_tumour_recipes_from_the_menu(make_napari_viewer, qtbot, shared_data):
+    viewer = make_napari_viewer()
+    prefer_medimg_reader()
+    dock = open_widget(viewer, "recipe")
+    studies = {
+        "chest_xray_study": (shared_data / "xray/cxr_lungs_covid/images/001.png", ("organs", "landmarks")),
+        "brain_tumour_study": (shared_data / "mr/brats_tumour/brats_2013_pat0002_1/Flair_subtrMeanDivStd.nii.gz",
+                               ("tumour",)),
+    }
+    for recipe, (source, made) in studies.items():
+        viewer.layers.clear()
+        image = viewer.open(str(source), plugin=None)[0]
+        dock.recipe.value = recipe
+        dock.image_layer.value = image
+        worker = dock.start(start_thread=False)
+        with qtbot.waitSignal(worker.finished, timeout=180_000):
+            worker.start()
+        qtbot.wait(200)
+        assert [layer.name for layer in viewer.layers][1:] == [f"{image.name} {name}" for name in made], recipe
+        labels = viewer.layers[1]
+        assert type(labels).__name__ == "Labels" and labels.data.max() >= 1
+        assert len(labels.features) == labels.data.max() + 1  # background row + one per object, from the table
+    assert "original_glcm_Contrast" in viewer.layers[1].features and "volume_ml" in dock.results.value
+    volume = float(viewer.layers[1].features["volume_ml"].iloc[1])
+    assert 40 < volume < 95  # the expert whole tumour of this case is 63 mL (not the whole brain, 1585 mL)

@@ -222,6 +222,7 @@ class WorkflowWidget(Container):
         self.recorder.workflow.name, self.recorder.workflow.description = loaded.name, loaded.description
         self.recorder.workflow.steps.extend(loaded.steps)
         self.recorder.workflow.outputs = loaded.outputs
+        self.recorder.workflow.report = loaded.report  # a recipe stays a recipe when saved again
         self.recorder.changed()
         self.status.value = f"loaded {loaded.name} ({len(loaded.steps)} steps)"
 
