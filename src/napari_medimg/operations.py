@@ -1165,6 +1165,20 @@ OPERATIONS: tuple[Operation, ...] = (
         preview="whole",
     ),
     Operation(
+        name="breast_lesion_from_click",
+        title="Breast lesion from one click (ultrasound)",
+        menu="Recipes",
+        function="napari_medimg.apps.breast_us:lesion_from_click",
+        input_kind="image",
+        output_kind="labels",
+        parameters=(
+            Parameter("seeds", np.ndarray, None, help="A click in each dark (hypoechoic) lesion.", layer_kind="points"),
+        ),
+        needs_spacing=True,
+        reports_progress=True,
+        preview="whole",
+    ),
+    Operation(
         name="chest_xray_lung_fields",
         title="Lung fields (chest X-ray)",
         menu="Recipes",

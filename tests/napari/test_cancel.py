@@ -140,7 +140,7 @@ def test_operations_that_report_progress_are_covered_or_listed():
     quick = {  # runs of a second or less at 16 M voxels with any parameter
         "equalize_histogram", "sobel", "threshold_local", "region_grow", "confidence_connected", "smooth_labels",
         "split_objects", "pixel_classifier", "resample_isotropic", "resample_labels_isotropic", "resample_to_reference",
-        "resample_labels_to_reference", "resample_axis_aligned", "brain_tumour_from_click",
+        "resample_labels_to_reference", "resample_axis_aligned", "brain_tumour_from_click", "breast_lesion_from_click",
     }
     # need a chest CT (this file's synthetic volume has no lungs): Cancel through the menu is
     # tested on pyradiomics' lung1 in tests/apps/test_nodules.py, the lungs' cancel checks in

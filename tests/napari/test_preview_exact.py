@@ -48,12 +48,24 @@ def _brain_flair() -> tuple[Volume, dict]:
     return flair, {"seeds": flair.index_to_world(np.round(np.argwhere(tumour).mean(axis=0)))[np.newaxis]}
 
 
+@functools.lru_cache(maxsize=None)
+def _breast_ultrasound() -> tuple[Volume, dict]:
+    from napari_medimg import read
+
+    folder = Path(__file__).parents[2].parent / "shared/data/ultrasound/busi_breast"
+    image = read(folder / "images/benign_002.png")
+    lesion = read(folder / "masks/benign_002.png").array > 0
+    return image, {"seeds": image.index_to_world(np.round(np.argwhere(lesion).mean(axis=0)))[np.newaxis]}
+
+
 def _inputs(operation: Operation) -> tuple[Volume, dict]:
     """The input and second inputs of ``operation`` on the chest CT crop (the chest X-ray for 2D recipes)."""
     if operation.name == "chest_xray_lung_fields":
         return load_sample("chest_xray")[0], {}
     if operation.name == "brain_tumour_from_click":  # a FLAIR with a click in its tumour
         return _brain_flair()
+    if operation.name == "breast_lesion_from_click":  # an ultrasound picture with a click in its lesion
+        return _breast_ultrasound()
     image, nodule = _chest_ct()
     lungs = image.with_array((image.array < -400).view(np.uint8), kind="labels")
     values: dict = {}
