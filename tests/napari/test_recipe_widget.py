@@ -69,3 +69,35 @@ def test_chest_xray_and_brain_tumour_recipes_from_the_menu(make_napari_viewer, q
     assert "original_glcm_Contrast" in viewer.layers[1].features and "volume_ml" in dock.results.value
     volume = float(viewer.layers[1].features["volume_ml"].iloc[1])
     assert 40 < volume < 95  # the expert whole tumour of this case is 63 mL (not the whole brain, 1585 mL)
+
+
+def test_one_click_tumour_and_lesion_from_the_recipes_menu(make_napari_viewer, qtbot, shared_data):
+    """A click on the darkest tumour voxel (FLAIR) and in a breast lesion (ultrasound), through the menus."""
+    from scipy import ndimage
+
+    def dice(a, b):
+        return 2 * np.count_nonzero(a & b) / (np.count_nonzero(a) + np.count_nonzero(b))
+
+    viewer = make_napari_viewer()
+    prefer_medimg_reader()
+    brats = shared_data / "mr/brats_tumour/brats_2013_pat0001_1"
+    flair = viewer.open(str(brats / "Flair_subtrMeanDivStd.nii.gz"), plugin=None)[0]
+    truth = np.asarray(viewer.open(str(brats / "OTMultiClass.nii.gz"), plugin=None)[0].data) > 0  # shown alike
+    dark = np.unravel_index(np.argmin(np.where(truth, np.asarray(flair.data), np.inf)), truth.shape)
+    us = read(shared_data / "ultrasound/busi_breast/images/benign_002.png")
+    lesion = read(shared_data / "ultrasound/busi_breast/masks/benign_002.png").array > 0
+    picture = viewer.add_image(us.array, name="breast")
+    inside = np.unravel_index(np.argmax(ndimage.distance_transform_edt(lesion)), lesion.shape)
+    for key, image, click, reference, measured in (
+        ("brain_tumour_from_click", flair, dark, truth, 0.865),
+        ("breast_lesion_from_click", picture, inside, lesion, 0.94),
+    ):
+        points = viewer.add_points([image.data_to_world(click)], name=f"{key} click")
+        widget = open_widget(viewer, key)
+        widget.input_layer.value = image
+        widget.parameter_widgets["seeds"].value = points
+        worker = widget.start(start_thread=False)
+        with qtbot.waitSignal(worker.finished, timeout=120_000):
+            worker.start()
+        result = np.asarray(viewer.layers[-1].data) > 0
+        assert type(viewer.layers[-1]).__name__ == "Labels" and abs(dice(result, reference) - measured) < 0.02, key
