@@ -39,23 +39,14 @@ def _chest_ct() -> tuple[Volume, Volume]:
 
 
 @functools.lru_cache(maxsize=None)
-def _brain_flair() -> tuple[Volume, dict]:
+def _clicked(image: str, mask: str) -> tuple[Volume, dict]:
+    """An image of ../shared/data with a click at the centre of its reference mask."""
     from napari_medimg import read
 
-    folder = Path(__file__).parents[2].parent / "shared/data/mr/brats_tumour/brats_2013_pat0001_1"
-    flair = read(folder / "Flair_subtrMeanDivStd.nii.gz")
-    tumour = read(folder / "OTMultiClass.nii.gz").array > 0
-    return flair, {"seeds": flair.index_to_world(np.round(np.argwhere(tumour).mean(axis=0)))[np.newaxis]}
-
-
-@functools.lru_cache(maxsize=None)
-def _breast_ultrasound() -> tuple[Volume, dict]:
-    from napari_medimg import read
-
-    folder = Path(__file__).parents[2].parent / "shared/data/ultrasound/busi_breast"
-    image = read(folder / "images/benign_002.png")
-    lesion = read(folder / "masks/benign_002.png").array > 0
-    return image, {"seeds": image.index_to_world(np.round(np.argwhere(lesion).mean(axis=0)))[np.newaxis]}
+    data = Path(__file__).parents[2].parent / "shared/data"
+    volume = read(data / image)
+    inside = read(data / mask).array > 0
+    return volume, {"seeds": volume.index_to_world(np.round(np.argwhere(inside).mean(axis=0)))[np.newaxis]}
 
 
 def _inputs(operation: Operation) -> tuple[Volume, dict]:
@@ -63,9 +54,10 @@ def _inputs(operation: Operation) -> tuple[Volume, dict]:
     if operation.name == "chest_xray_lung_fields":
         return load_sample("chest_xray")[0], {}
     if operation.name == "brain_tumour_from_click":  # a FLAIR with a click in its tumour
-        return _brain_flair()
+        return _clicked("mr/brats_tumour/brats_2013_pat0001_1/Flair_subtrMeanDivStd.nii.gz",
+                        "mr/brats_tumour/brats_2013_pat0001_1/OTMultiClass.nii.gz")
     if operation.name == "breast_lesion_from_click":  # an ultrasound picture with a click in its lesion
-        return _breast_ultrasound()
+        return _clicked("ultrasound/busi_breast/images/benign_002.png", "ultrasound/busi_breast/masks/benign_002.png")
     image, nodule = _chest_ct()
     lungs = image.with_array((image.array < -400).view(np.uint8), kind="labels")
     values: dict = {}
