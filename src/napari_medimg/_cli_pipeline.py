@@ -9,10 +9,13 @@ __all__ = ["add_parsers", "cmd_batch"]
 
 def add_parsers(sub) -> None:
     """Add ``batch`` to the command's subparsers."""
+    from .recipes import recipe_names
+
     batch = sub.add_parser(
         "batch",
         help="run a workflow on every case: batch WORKFLOW.yaml INPUTS OUTPUT_DIR [--workers N | --scheduler ADDRESS]",
-        description="Run WORKFLOW (a YAML file, e.g. examples/workflows/ct_lungs.yaml) on every case of INPUTS: a "
+        description="Run WORKFLOW (a YAML file, e.g. examples/workflows/ct_lungs.yaml, or a shipped recipe: "
+        f"{', '.join(recipe_names())}, which also write a report per case) on every case of INPUTS: a "
         "folder (one case per DICOM series or image file, searched recursively), a glob, or a CSV with an 'image' "
         "column (further columns are extra inputs). Cases run in parallel on dask.distributed; each case's outputs "
         "go to OUTPUT_DIR/<case>/, one combined CSV per table, and OUTPUT_DIR/manifest.json records every case "
@@ -20,7 +23,7 @@ def add_parsers(sub) -> None:
         "Exit status 0 when every case is done or skipped, 1 when some failed, 130 when stopped with Ctrl-C "
         "(the finished cases are kept; the same command goes on from there).",
     )
-    batch.add_argument("workflow", help="workflow YAML file")
+    batch.add_argument("workflow", help="workflow YAML file, or a shipped recipe's name")
     batch.add_argument("inputs", help="folder, glob pattern or CSV of cases")
     batch.add_argument("output", help="output folder")
     where = batch.add_mutually_exclusive_group()
