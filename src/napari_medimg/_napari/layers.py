@@ -29,6 +29,8 @@ __all__ = [
     "layer_to_volume",
     "layer_snapshot",
     "add_layer",
+    "add_volumes",
+    "add_points_at",
     "layer_kind",
     "labels_features",
     "brush_size_pixels",
@@ -175,6 +177,45 @@ def add_layer(viewer: Any, data: Any, kwargs: dict[str, Any], layer_type: str) -
         The new layer.
     """
     return getattr(viewer, f"add_{layer_type}")(data, **kwargs)
+
+
+def add_volumes(viewer: Any, volumes: dict[str, Volume], prefix: str) -> dict[str, Any]:
+    """Add result Volumes as layers named ``"<prefix> <name>"``: labels as Labels, others as images.
+
+    Returns
+    -------
+    dict
+        The new layer of each name.
+    """
+    from .display import image_display_kwargs
+
+    added = {}
+    for name, volume in volumes.items():
+        kind = "labels" if volume.metadata.get("kind") == "labels" else "image"
+        extra = {} if kind == "labels" else image_display_kwargs(volume)
+        add_layer(viewer, *volume_to_layer_data(volume, name=f"{prefix} {name}", layer_type=kind, **extra))
+        added[name] = viewer.layers[-1]
+    return added
+
+
+def add_points_at(viewer: Any, layer: Any, index: np.ndarray, features: dict, name: str) -> Any:
+    """A Points layer at voxel ``index`` of ``layer``'s data, through that layer's own transform.
+
+    Points with a ``diameter_mm`` feature (nodule candidates) are drawn as circles of that size,
+    named ones (a ``landmark`` feature) carry their name beside them, others are small dots.
+    """
+    index = np.asarray(index, dtype=np.float64).reshape(len(index), -1)
+    lead = layer.ndim - index.shape[1]
+    if lead:
+        index = np.concatenate([np.zeros((len(index), lead)), index], axis=1)
+    world = np.asarray([layer.data_to_world(i) for i in index]).reshape(-1, layer.ndim)
+    text = {"string": "{landmark}", "size": 9, "color": "yellow", "anchor": "upper_left"} \
+        if "landmark" in features else None
+    blobs = "diameter_mm" in features
+    size = np.asarray(features["diameter_mm"], float) if blobs else 3
+    return viewer.add_points(world, name=name, features=features, size=size,
+                             face_color="transparent" if blobs else "yellow", border_color="yellow",
+                             units=layer.units[-world.shape[1]:], text=text)
 
 
 def layer_kind(layer: Any) -> str:

@@ -401,19 +401,9 @@ class OperationWidget(Container):
         """A Points layer at the points' voxels, through the input layer's own transform."""
         from napari.utils.notifications import show_info
 
-        layer = self.input_layer.value
-        lead = layer.ndim - points.index.shape[1]
-        index = np.concatenate([np.zeros((len(points), lead)), points.index], axis=1) if lead else points.index
-        world = np.asarray([layer.data_to_world(i) for i in index]).reshape(-1, layer.ndim)
-        # named points (landmarks) carry their name beside them
-        text = {"string": "{landmark}", "size": 9, "color": "yellow", "anchor": "upper_left"} \
-            if "landmark" in features else None
-        # blobs (nodule candidates) are drawn at their size in mm, other points small
-        size = np.asarray(features["diameter_mm"], float) if "diameter_mm" in features else 3
-        self.viewer.add_points(
-            world, name=name, features=features, size=size, face_color="transparent" if "diameter_mm" in features
-            else "yellow", border_color="yellow", units=layer.units[-world.shape[1] :], text=text,
-        )
+        from .._napari.layers import add_points_at
+
+        add_points_at(self.viewer, self.input_layer.value, points.index, features, name)
         summary = points.summary() if hasattr(points, "summary") else f"{len(points)} point(s)"
         show_info(f"{name}: {summary}")
 

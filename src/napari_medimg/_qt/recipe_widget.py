@@ -111,16 +111,10 @@ class RecipeWidget(Container):
 
     def _show(self, result: Any, layer: Any) -> None:
         from ..analysis.measure import to_layer_features
-        from .._napari.display import image_display_kwargs
-        from .._napari.layers import add_layer, volume_to_layer_data
+        from .._napari.layers import add_volumes
 
         self.result = result
-        labels_layers = {}
-        for name, volume in result.volumes.items():
-            kind = "labels" if volume.metadata.get("kind") == "labels" else "image"
-            extra = {} if kind == "labels" else image_display_kwargs(volume)
-            add_layer(self.viewer, *volume_to_layer_data(volume, name=f"{layer.name} {name}", layer_type=kind, **extra))
-            labels_layers[name] = self.viewer.layers[-1]
+        labels_layers = add_volumes(self.viewer, result.volumes, layer.name)
         lines = []
         for name, table in result.tables.items():
             if all(c in table for c in _INDEX_COLUMNS[-layer.ndim:]) and "label" not in table:
@@ -149,12 +143,10 @@ class RecipeWidget(Container):
 
     def _add_points(self, layer: Any, name: str, table: dict) -> None:
         """A Points layer at the table's voxel indices, through the study layer's own transform."""
-        columns = _INDEX_COLUMNS[-layer.ndim:]
-        index = np.stack([np.asarray(table[c], float) for c in columns], axis=1)
-        world = np.asarray([layer.data_to_world(i) for i in index]).reshape(-1, layer.ndim)
-        size = np.asarray(table["diameter_mm"], float) if "diameter_mm" in table else 6.0
-        self.viewer.add_points(world, name=f"{layer.name} {name}", features={k: np.asarray(v) for k, v in table.items()},
-                               size=size, face_color="transparent", border_color="yellow", units=layer.units)
+        from .._napari.layers import add_points_at
+
+        index = np.stack([np.asarray(table[c], float) for c in _INDEX_COLUMNS[-layer.ndim:]], axis=1)
+        add_points_at(self.viewer, layer, index, {k: np.asarray(v) for k, v in table.items()}, f"{layer.name} {name}")
 
     # ------------------------------------------------------------------ report
     def save_report(self) -> Path | None:

@@ -255,11 +255,7 @@ class WorkflowWidget(Container):
         return worker
 
     def _show(self, result: Any, input_name: str) -> None:
-        from .._napari.display import image_display_kwargs
-        from .._napari.layers import add_layer, volume_to_layer_data
+        from .._napari.layers import add_volumes
 
-        for name, volume in result.volumes.items():
-            kind = "labels" if volume.metadata.get("kind") == "labels" else "image"
-            extra = {} if kind == "labels" else image_display_kwargs(volume)
-            add_layer(self.viewer, *volume_to_layer_data(volume, name=f"{input_name} {name}", layer_type=kind, **extra))
+        add_volumes(self.viewer, result.volumes, input_name)
         self.status.value = f"replayed {len(self.workflow.steps)} steps on {input_name}"
