@@ -1,4 +1,4 @@
-"""The learned-model commands of ``napari-medimg``: ``models``, ``predict``, ``train``.
+"""The learned-model commands of ``napari-medimg``: ``models``, ``predict``, ``train``, ``generate``.
 
 torch and MONAI are imported only when a command that needs them runs.
 """
@@ -12,11 +12,11 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["add_parsers", "cmd_models", "cmd_predict", "cmd_train"]
+__all__ = ["add_parsers", "cmd_models", "cmd_predict", "cmd_train", "cmd_generate"]
 
 
 def add_parsers(sub) -> None:
-    """Add ``models``, ``predict`` and ``train`` to the command's subparsers."""
+    """Add ``models``, ``predict``, ``train`` and ``generate`` to the command's subparsers."""
     models = sub.add_parser("models", help="list the shipped models: name, task, input, validation figure")
     models.add_argument("--json", action="store_true", help="print the summaries as JSON")
 
@@ -53,6 +53,57 @@ def add_parsers(sub) -> None:
     train.add_argument("--out", help="checkpoint path (.safetensors); default: the config's output")
     train.add_argument("--folds", type=int, default=0, help="run k-fold cross-validation first and record it")
     train.add_argument("--overwrite", action="store_true", help="replace an existing checkpoint")
+    _add_generate_parser(sub)
+
+
+def _add_generate_parser(sub) -> None:
+    generate = sub.add_parser(
+        "generate",
+        help="synthesise images: generate MODEL --n N --out samples.npz",
+        description="Sample N new images from an image generator (a shipped one, see `napari-medimg models`, e.g. "
+        "pneumoniamnist-generator, or a checkpoint file) and write them to an .npz: images (N, H, W) in the "
+        "training images' grey values, labels (N,) the class of each image, classes their names.",
+    )
+    generate.add_argument("model", help="shipped generator name or checkpoint (.safetensors) path")
+    generate.add_argument("--n", type=int, required=True, help="how many images")
+    generate.add_argument("--out", required=True, help="the .npz file to write")
+    generate.add_argument("--class", dest="class_name", metavar="NAME",
+                          help="generate this class only (default: the training set's class shares)")
+    generate.add_argument("--seed", type=int, default=0, help="the same seed gives the same images")
+    generate.add_argument("--steps", type=int, help="diffusion models: DDIM steps (default: the model card's)")
+    generate.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda or mps")
+    generate.add_argument("--overwrite", action="store_true", help="replace an existing output")
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    """Write ``--n`` generated images to an .npz (``images``, ``labels``, ``classes``)."""
+    from ._cli_outputs import check_output
+    from .io.atomic import atomic_write
+    from .learn.device import choose_device
+    from .learn.generative.sample import load_generator, sample
+
+    out = Path(args.out)
+    if out.suffix.lower() != ".npz":
+        raise ValueError(f"{out}: the output is an .npz file (images, labels, classes)")
+    if args.n < 1:
+        raise ValueError(f"--n must be at least 1, got {args.n}")
+    if args.steps is not None and args.steps < 1:
+        raise ValueError(f"--steps must be at least 1, got {args.steps}")
+    check_output(out, [], overwrite=args.overwrite)
+    device, message = choose_device(args.device)
+    model, card = load_generator(args.model, device=device)
+    print(f"generate: {card.get('name') or args.model} ({card.get('method')}), {message}", flush=True)
+    images, labels = sample(model, card, args.n, class_name=args.class_name, seed=args.seed, steps=args.steps,
+                            device=device)
+    classes = np.array([c["name"] for c in card.get("classes", [])], dtype=str)
+    arrays = {"images": images, "classes": classes}
+    if labels is not None:
+        arrays["labels"] = labels.astype(np.uint8 if len(classes) <= 255 else np.int64)
+    atomic_write(out, lambda p: np.savez_compressed(p, **arrays), overwrite=args.overwrite)
+    counts = ", ".join(f"{name} {int((labels == i).sum())}" for i, name in enumerate(classes)) if labels is not None else ""
+    print(f"generate: {len(images)} images of {images.shape[1]}x{images.shape[2]} -> {out}"
+          + (f" ({counts})" if counts else ""), flush=True)
+    return 0
 
 
 def cmd_models(args: argparse.Namespace) -> int:

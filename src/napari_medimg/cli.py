@@ -280,7 +280,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _cmd_run(args, extra)
         if args.command == "features":
             return _cmd_features(args)
-        if args.command in ("models", "predict", "train"):
+        if args.command in ("models", "predict", "train", "generate"):
             from . import _cli_learn
 
             return getattr(_cli_learn, f"cmd_{args.command}")(args)

@@ -8,7 +8,7 @@ import shutil
 import numpy as np
 import pytest
 
-pytest.importorskip("torch")
+torch = pytest.importorskip("torch")
 pytest.importorskip("safetensors")
 
 from napari_medimg.learn.checkpoint import ModelFileError, read_card  # noqa: E402
@@ -42,7 +42,7 @@ def test_shipped_model_is_small_documented_and_loads(name):
 def test_models_summaries_name_their_figures():
     rows = {row["name"]: row for row in list_models()}
     assert set(rows) >= set(CONTRACT)
-    assert all("CV" in row["validation"] for row in rows.values())
+    assert all("CV" in row["validation"] for row in rows.values() if row["kind"] != "generator")
 
 
 def test_an_edited_shipped_model_is_refused(tmp_path):
@@ -99,3 +99,4 @@ def test_shipped_landmark_detector_card_and_figures():
     assert validation["pooled"]["median_error_px"] < 18
     assert validation["pooled"]["ctr_mean_abs_difference"] < 0.14
     assert card["command"] == "python scripts/train_shipped_models.py cxr-landmarks"
+

@@ -2,9 +2,12 @@
 
 Segmentation networks return logits ``(B, classes, *spatial)``; the image classifier
 (``resnet_classifier``) returns logits ``(B, classes)``; ``slice_sequence`` labels every slice of
-a stack ``(B, Z, C, H, W)`` -> ``(B, classes, Z)`` (:mod:`.sequence`).
+a stack ``(B, Z, C, H, W)`` -> ``(B, classes, Z)`` (:mod:`.sequence`); ``conv_vae``,
+``gan_generator``, ``gan_critic`` and ``diffusion_unet`` are the generative models of
+:mod:`.generative` (one-channel images in [-1, 1]).
 
-MONAI's networks are used where they fit; ``slice_sequence`` is this package's own.
+MONAI's networks are used where they fit; ``slice_sequence`` and the generative networks are this
+package's own.
 
 The config lives in a checkpoint's model card, so a checkpoint rebuilds its own network::
 
@@ -58,6 +61,21 @@ def _slice_sequence(cfg: dict[str, Any]):
     return SliceSequenceNet(cfg["in_channels"], cfg["out_channels"], cfg["features"], cfg["hidden"], cfg["recurrent"])
 
 
+def _generative(name: str) -> Callable:
+    """Builder of a :mod:`.generative.nets` network (one-channel 2D images; ``num_classes`` 0 = unconditional)."""
+
+    def build(cfg: dict[str, Any]):
+        from .generative import nets
+
+        kwargs = {k: (tuple(v) if isinstance(v, list) else v) for k, v in cfg.items()
+                  if k in ("image_size", "latent_size", "features", "num_classes", "dropout")}
+        return getattr(nets, name)(**kwargs)
+
+    return build
+
+
+_GENERATIVE = {"image_size": [28, 28], "num_classes": 0}
+
 #: name -> (builder, defaults, divisor: patch sizes should be a multiple of it)
 NETWORKS: dict[str, tuple[Callable, dict[str, Any], int]] = {
     # batch norm by default: on small patches lying wholly inside a structure, instance norm
@@ -71,6 +89,11 @@ NETWORKS: dict[str, tuple[Callable, dict[str, Any], int]] = {
     "resnet_classifier": (_resnet_classifier, {"layers": [2, 2, 2, 2], "block_inplanes": [16, 32, 64, 128]}, 8),
     # CNN per slice + bidirectional GRU across slices: (B, Z, C, H, W) -> logits (B, classes, Z)
     "slice_sequence": (_slice_sequence, {"features": [16, 32, 64, 64], "hidden": 64, "recurrent": True}, 16),
+    # generative models of one-channel 2D images in [-1, 1] (:mod:`.generative`)
+    "conv_vae": (_generative("ConvVAE"), {**_GENERATIVE, "latent_size": 32, "features": [32, 64]}, 4),
+    "gan_generator": (_generative("GanGenerator"), {**_GENERATIVE, "latent_size": 64, "features": [64, 128]}, 4),
+    "gan_critic": (_generative("GanCritic"), {**_GENERATIVE, "features": [64, 128]}, 4),
+    "diffusion_unet": (_generative("DiffusionUNet"), {**_GENERATIVE, "features": [32, 64, 128], "dropout": 0.0}, 4),
 }
 
 
@@ -114,6 +137,11 @@ def check_config(config: dict[str, Any]) -> dict[str, Any]:
     if name == "resnet_classifier" and (len(cfg["layers"]) != 4 or len(cfg["block_inplanes"]) != 4):
         raise UnknownArchitectureError(f"resnet_classifier takes 4 layers and 4 block_inplanes, got "
                                        f"{cfg['layers']} and {cfg['block_inplanes']}")
+    if "image_size" in defaults and (len(cfg["image_size"]) != 2 or any(int(v) % 4 or int(v) < 8 for v in cfg["image_size"])):
+        raise UnknownArchitectureError(f"{name} needs two image sides that are multiples of 4 (at least 8), got "
+                                       f"{cfg['image_size']}")
+    if name == "diffusion_unet" and (len(cfg["features"]) != 3 or any(int(f) % 8 for f in cfg["features"])):
+        raise UnknownArchitectureError(f"diffusion_unet takes 3 features, multiples of 8 (group norm), got {cfg['features']}")
     if name == "segresnet" and cfg["init_filters"] % 8:
         raise UnknownArchitectureError(f"segresnet needs init_filters a multiple of 8 (group norm), got {cfg['init_filters']}")
     return cfg

@@ -21,7 +21,7 @@ MODELS_DIR = Path(__file__).resolve().parent / "models"
 
 
 def model_kind(card: dict[str, Any]) -> str:
-    """``"segmentation"``, ``"classifier"`` or ``"landmarks"`` (cards without a kind are segmentation models)."""
+    """``"segmentation"``, ``"classifier"``, ``"landmarks"`` or ``"generator"`` (cards without a kind are segmentation models)."""
     return card.get("kind", "segmentation")
 
 
@@ -30,7 +30,7 @@ def shipped_names(kind: str | None = None) -> list[str]:
 
     Parameters
     ----------
-    kind : {"segmentation", "classifier", "landmarks"}, optional
+    kind : {"segmentation", "classifier", "landmarks", "generator"}, optional
         Keep only models of this kind (read from their cards, no torch).
     """
     names = sorted(p.stem for p in MODELS_DIR.glob("*.safetensors"))
@@ -60,6 +60,15 @@ def _figure(validation: dict, classes: list, kind: str = "segmentation") -> str:
             parts.append(f"cardiothoracic ratio within {mean['ctr_mean_abs_difference']:.3f} of the masks' "
                          "(mean absolute difference)")
         return f"{', '.join(parts)} ({k}-fold CV)" if k else ", ".join(parts)
+    if kind == "generator":
+        chosen = validation.get("figures", {}).get(validation.get("chosen"), {})
+        if not chosen:
+            return "no quality figures recorded"
+        floor = validation.get("real_floor", {})
+        return (f"Fréchet distance {chosen['fid_classifier']:.1f} (classifier features; real images "
+                f"{floor.get('fid_classifier', float('nan')):.1f}), KID {chosen['kid_classifier']:.3f}, precision "
+                f"{chosen['precision']:.2f}, recall {chosen['recall']:.2f}, against {validation.get('reference', {}).get('images')} "
+                "held-out images")
     names = {c.get("name") for c in classes}
     parts = [f"{name} {value:.3f} ± {sd.get(name, 0.0):.3f}" for name, value in mean.items()
              if name in names or "dice" in name.lower()]
@@ -73,20 +82,23 @@ def model_summary(card: dict[str, Any]) -> dict[str, str]:
     kind = model_kind(card)
     if kind in ("classifier", "landmarks"):
         how = f"2D image, whole image at {'x'.join(map(str, info.get('resize_to', [])))}"
+    elif kind == "generator":
+        how = f"makes {'x'.join(map(str, info.get('image_size', [])))} images ({card.get('method', '?')})"
     elif info.get("resize_to"):
         how = f"{arch.get('spatial_dims', '?')}D image, whole image at {'x'.join(map(str, info['resize_to']))}"
     elif info.get("slice_axis") is not None:
         how = f"volume, slice by slice at {'x'.join(map(str, info.get('spacing', [])))} mm"
     else:
         how = f"{arch.get('spatial_dims', '?')}D at {'x'.join(map(str, info.get('spacing', [])))} mm"
-    if kind == "landmarks":
+    if kind in ("landmarks", "generator"):
         classes = ", ".join(c["name"] for c in card.get("classes", []))
     else:
         classes = ", ".join(f"{c['value']} = {c['name']}" for c in card.get("classes", [])
                             if c.get("value") or kind == "classifier")
+    validation = card.get("validation", {})
     return {"name": card.get("name", ""), "kind": kind, "task": card.get("task", ""),
             "modality": card.get("modality", ""), "input": how, "classes": classes,
-            "validation": _figure(card.get("validation", {}), card.get("classes", []), kind)}
+            "validation": _figure(validation, card.get("classes", []), kind)}
 
 
 def list_models() -> list[dict[str, str]]:
@@ -142,6 +154,8 @@ def card_markdown(card: dict[str, Any]) -> str:
         Task, input, classes, training data and licence, validation per fold, how to re-make it.
     """
     summary = model_summary(card)
+    if summary["kind"] == "generator":
+        return _generator_markdown(card, summary)
     training, validation = card.get("training", {}), card.get("validation", {})
     arch = card["architecture"]
     shape = (f"layers {arch.get('layers')}, widths {arch.get('block_inplanes')}" if summary["kind"] == "classifier"
@@ -193,3 +207,46 @@ def card_markdown(card: dict[str, Any]) -> str:
                   f"(n = {v['n']}; confusion {v['confusion']}).", ""]
     lines += [f"{note}" for note in validation.get("notes", [])] + ([""] if validation.get("notes") else [])
     return "\n".join(lines)
+
+
+#: columns of a generator card's quality table: (key, heading, format)
+_QUALITY_COLUMNS = (("fid_classifier", "FD (classifier)", "{:.1f}"), ("kid_classifier", "KID (classifier)", "{:.3f}"),
+                    ("fid_rotation", "FD (rotation)", "{:.1f}"), ("kid_rotation", "KID (rotation)", "{:.3f}"),
+                    ("precision", "precision", "{:.2f}"), ("recall", "recall", "{:.2f}"),
+                    ("nn_ssim_mean", "NN-SSIM to training", "{:.3f}"), ("histogram_w1", "histogram W1", "{:.1f}"),
+                    ("class_fidelity", "class fidelity", "{:.2f}"))
+
+
+def _generator_markdown(card: dict[str, Any], summary: dict[str, str]) -> str:
+    """The Markdown card of an image generator: what it makes, how it was trained, its quality table."""
+    training, validation = card.get("training", {}), card.get("validation", {})
+    arch = card["architecture"]
+    lines = [f"# {summary['name']}", "", summary["task"], "",
+             f"- **Images**: {summary['modality']}; the model {summary['input']}.",
+             f"- **Classes**: {summary['classes'] or 'none (unconditional)'}; without a class, samples follow the "
+             f"training shares {[round(p, 3) for p in card.get('class_priors', [])]}.",
+             f"- **Network**: {arch['name']} (this package's), features {arch.get('features')}, "
+             f"{card.get('weights', {}).get('bytes', 0) / 1e6:.1f} MB (safetensors; SHA-256 in the JSON card).",
+             f"- **Sampling**: {card.get('sampling')}.",
+             f"- **Training data**: {training.get('data', 'not recorded').rstrip('.')}.",
+             f"- **Licence**: {training.get('licence', 'not recorded').rstrip('.')}.",
+             f"- **Training**: {training.get('iterations_run')} steps of {training.get('batch_size')} images, "
+             f"{training.get('seconds')} s on a {training.get('machine', 'CPU')}.",
+             f"- **Re-make**: `{card.get('command', '')}`.", "", "## Quality", "",
+             validation.get("method", "none recorded") + ".", ""]
+    rows = [(f"**{name}** (generator)", scores) for name, scores in validation.get("figures", {}).items()]
+    rows += [(f"{name.replace('_', ' ')} (baseline)", scores) for name, scores in validation.get("baselines", {}).items()]
+    if validation.get("real_floor"):
+        rows.append(("real training images (floor)", validation["real_floor"]))
+    if rows:
+        lines += ["| set | " + " | ".join(h for _, h, _ in _QUALITY_COLUMNS) + " |",
+                  "|---" * (len(_QUALITY_COLUMNS) + 1) + "|"]
+        for label, scores in rows:
+            cells = [fmt.format(scores[key]) if isinstance(scores.get(key), (int, float)) else "-"
+                     for key, _, fmt in _QUALITY_COLUMNS]
+            lines.append(f"| {label} | " + " | ".join(cells) + " |")
+        lines.append("")
+    if validation.get("chosen"):
+        lines += [f"This model is the {validation['chosen']} one of the table.", ""]
+    lines += [f"{note}" for note in validation.get("notes", [])]
+    return "\n".join(lines) + "\n"
