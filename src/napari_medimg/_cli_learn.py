@@ -120,11 +120,9 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 
 def _image_files(folder: Path) -> list[Path]:
-    """The readable image files directly in ``folder`` (not DICOM: a DICOM folder is one series)."""
-    from .io.formats import PICTURE_EXTENSIONS, VOLUME_EXTENSIONS
+    from .io.formats import image_files
 
-    known = tuple(VOLUME_EXTENSIONS) + tuple(PICTURE_EXTENSIONS)
-    return sorted(p for p in folder.iterdir() if p.is_file() and p.name.lower().endswith(known))
+    return image_files(folder)
 
 
 def _output_name(path: Path) -> str:

@@ -159,3 +159,24 @@ def test_distances_order_sets_as_they_should():
     precision, recall = precision_recall(real, narrow)
     assert precision > 0.9 and recall < 0.3
     assert histogram_distance(np.zeros(10), np.full(10, 3.0)) == pytest.approx(3.0)
+
+
+def test_a_folder_of_pictures_with_class_subfolders_is_a_conditional_set(tmp_path, pneumonia):
+    from PIL import Image
+
+    from napari_medimg.learn.generative.data import load_folder
+
+    data, _, _ = pneumonia
+    for i in (0, 1, 40):
+        folder = tmp_path / CLASSES[int(data.labels[i])]
+        folder.mkdir(exist_ok=True)
+        Image.fromarray(data.images[i]).save(folder / f"{i}.png")
+    loaded = load_folder(tmp_path, (28, 28))
+    assert loaded.classes == CLASSES and loaded.labels.tolist() == [0, 0, 1]
+    assert loaded.images.dtype == np.uint8 and np.array_equal(loaded.images[2], data.images[40])
+    bigger = load_folder(tmp_path / "normal", (32, 32))
+    assert bigger.images.shape == (2, 32, 32) and bigger.labels is None
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(ValueError, match="no image files"):
+        load_folder(empty, (8, 8))

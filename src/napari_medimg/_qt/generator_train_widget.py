@@ -1,8 +1,8 @@
 """Dock widget: train a VAE, a GAN or a diffusion model on images, watching its loss and its samples.
 
 The training images come from an image layer (its slices, or patches of a chosen size in mm
-centred on a mask's voxels) or from an .npz stack (``images`` or ``<split>_images``, with
-``labels`` for a class-conditional model). Train runs :func:`~napari_medimg.learn.generative.fit.fit_generator`
+centred on a mask's voxels), an .npz stack (``images`` or ``<split>_images``, with ``labels`` for
+a class-conditional model) or a folder of pictures (one sub-folder per class for a conditional model). Train runs :func:`~napari_medimg.learn.generative.fit.fit_generator`
 in a worker thread: the loss curve and a grid of samples from the current model (a napari image
 layer) follow it while napari stays responsive. Stop acts within one step and keeps the model;
 Train then goes on from it. Save writes a checkpoint the Generate dock (and ``napari-medimg
@@ -28,19 +28,21 @@ from .plots_widget import _style_axes, _theme_colours
 
 __all__ = ["TrainGeneratorWidget", "SOURCES"]
 
-SOURCES = ("image layer", ".npz file")
+SOURCES = ("image layer", ".npz file", "folder of images")
 SAMPLES_LAYER = "generator samples (training)"
 _REFRESH_MS = 200
 
 
-def _image_set(source: str, volume: Any, mask: Any, npz: str, split: str, classes: str, size: int, patch_mm: float,
+def _image_set(source: str, volume: Any, mask: Any, path: str, split: str, classes: str, size: int, patch_mm: float,
                patches: int, seed: int):
     """Worker: the training images as an ImageSet of ``size`` x ``size`` images."""
-    from ..learn.generative.data import ImageSet, load_npz, patches_from_volume, resized
+    from ..learn.generative.data import ImageSet, load_folder, load_npz, patches_from_volume, resized
 
     names = [c.strip() for c in classes.split(",") if c.strip()] or None
+    if source == "folder of images":
+        return load_folder(path, (size, size))
     if source == ".npz file":
-        data = load_npz(npz, split.strip() or None, names)
+        data = load_npz(path, split.strip() or None, names)
         return ImageSet(resized(data.images, (size, size)), data.labels, data.classes or None, source=data.source)
     array = np.asarray(volume.array)
     if volume.rgb:
@@ -111,6 +113,8 @@ class TrainGeneratorWidget(Container):
         self.patches = SpinBox(value=2000, min=16, max=1_000_000, step=500, label="patches")
         self.npz = FileEdit(mode="r", filter="*.npz", label=".npz file",
                             tooltip="images (N, H, W) and optional labels (N,); or <split>_images and <split>_labels")
+        self.folder = FileEdit(mode="d", label="folder",
+                               tooltip="Pictures; in one sub-folder per class for a class-conditional model")
         self.split = LineEdit(value="", label="split", tooltip="For files with <split>_images (e.g. train)")
         self.classes = LineEdit(value="", label="class names", tooltip="Comma-separated, for labels 0, 1, ...")
         self.method = ComboBox(choices=list(METHODS), value="diffusion", label="model",
@@ -129,7 +133,7 @@ class TrainGeneratorWidget(Container):
         self.save_button = PushButton(text="Save checkpoint")
         self.status = Label(value="choose the images, then Train")
         self.status.native.setWordWrap(True)
-        self.extend([self.source, self.image_layer, self.mask_layer, self.patch_mm, self.patches, self.npz, self.split,
+        self.extend([self.source, self.image_layer, self.mask_layer, self.patch_mm, self.patches, self.npz, self.folder, self.split,
                      self.classes, self.method, self.size, self.iterations, self.batch_size, self.seed, self.device,
                      side_by_side(self.train_button, self.stop_button, self.new_button), self.progress_bar,
                      self.checkpoint_path, self.save_button, self.status])
@@ -159,11 +163,12 @@ class TrainGeneratorWidget(Container):
         return self.worker is not None
 
     def _update(self, *_: Any) -> None:
-        from_npz = self.source.value == ".npz file"
+        source = self.source.value
         for widget in (self.image_layer, self.mask_layer, self.patch_mm, self.patches):
-            widget.visible = not from_npz
+            widget.visible = source == "image layer"
         for widget in (self.npz, self.split, self.classes):
-            widget.visible = from_npz
+            widget.visible = source == ".npz file"
+        self.folder.visible = source == "folder of images"
         has_model = self.run is not None
         for widget in (self.train_button, self.new_button, self.source, self.method):
             widget.enabled = not self.busy and (widget is not self.method or not has_model)
@@ -190,11 +195,12 @@ class TrainGeneratorWidget(Container):
         size = int(self.size.value)
         if size % 4:
             raise ValueError(f"the image size must be a multiple of 4, got {size}")
-        if self.source.value == ".npz file":
-            path = str(self.npz.value)
+        if self.source.value != "image layer":
+            from_npz = self.source.value == ".npz file"
+            path = str(self.npz.value if from_npz else self.folder.value)
             if path in ("", "."):
-                raise ValueError("choose an .npz file of images")
-            return (".npz file", None, None, path, str(self.split.value), str(self.classes.value), size, 0.0, 0,
+                raise ValueError("choose an .npz file of images" if from_npz else "choose a folder of images")
+            return (self.source.value, None, None, path, str(self.split.value), str(self.classes.value), size, 0.0, 0,
                     int(self.seed.value))
         image = self.image_layer.value
         if image is None:

@@ -19,6 +19,7 @@ __all__ = [
     "PICTURE_EXTENSIONS",
     "WRITE_EXTENSIONS",
     "format_of",
+    "image_files",
     "check_not_placeholder",
     "read_sitk_file",
     "write_sitk_file",
@@ -60,6 +61,12 @@ def format_of(path: str | os.PathLike) -> str | None:
                 return fmt
     return None
 
+
+
+def image_files(folder: str | os.PathLike) -> list[Path]:
+    """The readable image files directly in ``folder``, sorted (not DICOM: a DICOM folder is one series)."""
+    known = tuple(VOLUME_EXTENSIONS) + tuple(PICTURE_EXTENSIONS)
+    return sorted(p for p in Path(folder).iterdir() if p.is_file() and p.name.lower().endswith(known))
 
 def check_not_placeholder(path: Path) -> None:
     """Raise a clear error for an empty file or a Git-LFS / git-annex pointer.

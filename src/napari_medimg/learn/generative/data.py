@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["ImageSet", "load_npz", "intensity_range", "to_unit_range", "from_unit_range", "patches_from_volume", "resized",
+__all__ = ["ImageSet", "load_npz", "load_folder", "intensity_range", "to_unit_range", "from_unit_range", "patches_from_volume", "resized",
            "tile"]
 
 
@@ -99,6 +99,46 @@ def load_npz(path: str | os.PathLike, split: str | None = None, classes: Sequenc
         labels = data[f"{prefix}labels"] if f"{prefix}labels" in data.files else None
         names = [str(n) for n in data["classes"]] if "classes" in data.files else classes
         return ImageSet(data[key], labels, names, source=f"{path.name}:{key}")
+
+
+def load_folder(folder: str | os.PathLike, size: Sequence[int]) -> ImageSet:
+    """An image set from a folder of image files (PNG, JPEG, NIfTI ... one 2D image each), resized to ``size``.
+
+    Images directly in ``folder`` make an unconditional set; sub-folders holding images make one
+    class each, named after the sub-folder (``folder/normal/*.png``, ``folder/pneumonia/*.png``).
+    Colour pictures become grey (the mean of the channels).
+
+    Raises
+    ------
+    ValueError
+        No image files, or a file that is not a 2D image (naming it).
+    """
+    from ...io import read
+    from ...io.formats import image_files
+
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise ValueError(f"{folder}: not a folder")
+    classes = sorted(p.name for p in folder.iterdir() if p.is_dir() and image_files(p))
+    groups = [(i, image_files(folder / name)) for i, name in enumerate(classes)] or [(0, image_files(folder))]
+    images, labels = [], []
+    for label, files in groups:
+        for path in files:
+            volume = read(path)
+            image = np.asarray(volume.array)
+            if volume.rgb:
+                image = image[..., :3].mean(-1, dtype=np.float32)
+            image = np.squeeze(image)
+            if image.ndim != 2:
+                raise ValueError(f"{path}: shape {image.shape}, not a 2D image; a generator trains on 2D images")
+            images.append(resized(image[None], size)[0].astype(np.float32, copy=False))
+            labels.append(label)
+    if not images:
+        raise ValueError(f"{folder}: no image files in it (or in its sub-folders)")
+    stack = np.stack(images)
+    if stack.min() >= 0 and stack.max() <= 255 and np.array_equal(stack, np.rint(stack)):
+        stack = stack.astype(np.uint8)  # 8-bit pictures stay 8-bit: generated images come back as 0-255
+    return ImageSet(stack, np.asarray(labels) if classes else None, classes or None, source=str(folder))
 
 
 def intensity_range(images: np.ndarray) -> dict[str, Any]:
