@@ -13,17 +13,15 @@ torch is imported only in the worker threads.
 
 from __future__ import annotations
 
-import threading
 from typing import Any, Callable
 
 import numpy as np
-from magicgui.widgets import (ComboBox, Container, FileEdit, FloatSpinBox, Label, LineEdit, ProgressBar, PushButton,
+from magicgui.widgets import (ComboBox, FileEdit, FloatSpinBox, Label, LineEdit, ProgressBar, PushButton,
                               SpinBox, create_widget)
-from qtpy.QtCore import QTimer
 
 from .._napari.layers import layer_snapshot
-from ._common import run_in_worker, side_by_side
-from ._viewer_events import follow_viewer
+from ._common import side_by_side
+from ._training_dock import TrainingDock
 from .plots_widget import _style_axes, _theme_colours
 
 __all__ = ["TrainGeneratorWidget", "SOURCES"]
@@ -71,7 +69,7 @@ def _train(source_args: tuple, method: str, config: dict, seed: int, device: str
     return run, f"{len(data)} images of {data.image_size[0]}x{data.image_size[1]}" + (f" ({counts})" if counts else "")
 
 
-class TrainGeneratorWidget(Container):
+class TrainGeneratorWidget(TrainingDock):
     """Train, stop, resume and save a VAE, GAN or diffusion model of 2D images.
 
     Parameters
@@ -83,22 +81,12 @@ class TrainGeneratorWidget(Container):
     def __init__(self, napari_viewer: Any) -> None:
         import napari
 
-        super().__init__(labels=True)
-        self.viewer = napari_viewer
+        super().__init__(napari_viewer, "Train an image generator", refresh_ms=_REFRESH_MS)
         self.run: Any = None
-        self.worker: Any = None
-        self._stop = threading.Event()
-        self._latest: tuple[float, dict] | None = None
         self._shown_samples: Any = None
         self._build_controls(napari)
         self._build_plot()
-        self._timer = QTimer(self.native)
-        self._timer.setInterval(_REFRESH_MS)
-        self._timer.timeout.connect(self._refresh)
-        self.reset_choices()
-        follow_viewer(self, napari_viewer.layers.events.inserted, self.reset_choices)
-        follow_viewer(self, napari_viewer.layers.events.removed, self.reset_choices)
-        self._update()
+        self._start_training_dock()
 
     def _build_controls(self, napari: Any) -> None:
         from ..learn.generative import METHODS
@@ -137,7 +125,7 @@ class TrainGeneratorWidget(Container):
                      self.classes, self.method, self.size, self.iterations, self.batch_size, self.seed, self.device,
                      side_by_side(self.train_button, self.stop_button, self.new_button), self.progress_bar,
                      self.checkpoint_path, self.save_button, self.status])
-        self.source.changed.connect(self._update)
+        self.source.changed.connect(self._update_buttons)
         self.train_button.changed.connect(self.train)
         self.stop_button.changed.connect(self.stop)
         self.new_button.changed.connect(self.new_model)
@@ -157,12 +145,7 @@ class TrainGeneratorWidget(Container):
         self._draw_curves({})
 
     # ------------------------------------------------------------------ state
-    @property
-    def busy(self) -> bool:
-        """Whether training or saving runs."""
-        return self.worker is not None
-
-    def _update(self, *_: Any) -> None:
+    def _update_buttons(self, *_: Any) -> None:
         source = self.source.value
         for widget in (self.image_layer, self.mask_layer, self.patch_mm, self.patches):
             widget.visible = source == "image layer"
@@ -184,11 +167,7 @@ class TrainGeneratorWidget(Container):
         self._draw_curves({})
         self.progress_bar.value = 0
         self.status.value = "new model: Train starts from random weights"
-        self._update()
-
-    def stop(self) -> None:
-        """Stop training within one step (the model so far is kept)."""
-        self._stop.set()
+        self._update_buttons()
 
     # ------------------------------------------------------------------ actions
     def _source_args(self) -> tuple:
@@ -223,9 +202,9 @@ class TrainGeneratorWidget(Container):
         config = {"training": {"iterations": int(self.iterations.value), "batch_size": int(self.batch_size.value)}}
         self._stop.clear()
         self._latest = None
-        worker = run_in_worker(_train, args, method, config, int(self.seed.value), self.device.value, self.run,
-                               on_result=self._trained, title="Train image generator", busy=[], status=self.status,
-                               on_finished=self._finished, progress=self._report, cancel=self._stop.is_set)
+        worker = self._start(_train, args, method, config, int(self.seed.value), self.device.value, self.run,
+                             on_result=self._trained, title="Train image generator", progress=self._report,
+                             cancel=self._stop.is_set)
         self.status.value = f"training a {method} model ..."
         return self._go(worker, start_thread)
 
@@ -238,37 +217,11 @@ class TrainGeneratorWidget(Container):
             return None
         if path in ("", "."):
             return self._fail(ValueError("choose a checkpoint file to save to"))
-        worker = run_in_worker(save_checkpoint, path, self.run.model, self.run.card, title="Save checkpoint",
-                               busy=[], status=self.status, on_finished=self._finished,
-                               on_result=lambda written: setattr(self.status, "value", f"saved {written}"))
+        worker = self._start(save_checkpoint, path, self.run.model, self.run.card, title="Save checkpoint",
+                             on_result=lambda written: setattr(self.status, "value", f"saved {written}"))
         return self._go(worker, start_thread)
 
-    # ------------------------------------------------------------------ workers
-    def _go(self, worker: Any, start_thread: bool) -> Any:
-        self.worker = worker
-        self._update()
-        self._timer.start()
-        if start_thread:
-            worker.start()
-        return worker
-
-    def _fail(self, exc: Exception) -> None:
-        from napari.utils.notifications import show_error
-
-        self.status.value = str(exc)
-        show_error(f"Train an image generator: {exc}")
-        return None
-
-    def _report(self, fraction: float, history: dict) -> None:
-        """Worker thread: keep the latest progress; the GUI timer shows it."""
-        self._latest = (float(fraction), history)
-
-    def _finished(self) -> None:
-        self._timer.stop()
-        self._refresh()
-        self.worker = None
-        self._update()
-
+    # ------------------------------------------------------------------ reports
     def _refresh(self) -> None:
         """GUI thread: progress bar, loss curve and sample grid from the latest report."""
         latest = self._latest

@@ -15,20 +15,18 @@ torch and MONAI are imported only in the worker threads.
 
 from __future__ import annotations
 
-import threading
 from typing import Any, Callable
 
 import numpy as np
-from magicgui.widgets import (CheckBox, ComboBox, Container, FileEdit, FloatSpinBox, Label, ProgressBar, PushButton, SpinBox,
+from magicgui.widgets import (CheckBox, ComboBox, FileEdit, FloatSpinBox, Label, ProgressBar, PushButton, SpinBox,
                               create_widget)
-from qtpy.QtCore import QTimer
 
 from .._napari.display import looks_like_ct
 from .._napari.label_names import class_map_layer_kwargs, label_names
 from .._napari.layers import add_layer, layer_snapshot, volume_to_layer_data
 from ..learn.layers import NETWORK_SIZES, UNPAINTED
-from ._common import run_in_worker, side_by_side
-from ._viewer_events import follow_viewer
+from ._common import side_by_side
+from ._training_dock import TrainingDock
 from .plots_widget import _style_axes, _theme_colours
 
 __all__ = ["TrainWidget", "NORMALISATIONS"]
@@ -79,7 +77,7 @@ def _grey(image_layer: Any) -> Any:
     return image_layer
 
 
-class TrainWidget(Container):
+class TrainWidget(TrainingDock):
     """Train, stop, resume, save, load and apply a slice-wise segmentation U-Net.
 
     Parameters
@@ -91,24 +89,14 @@ class TrainWidget(Container):
     def __init__(self, napari_viewer: Any) -> None:
         import napari
 
-        super().__init__(labels=True)
-        self.viewer = napari_viewer
+        super().__init__(napari_viewer, "Train a segmentation model", refresh_ms=_REFRESH_MS)
         self.session: Any = None
-        self.worker: Any = None
         self.extra_pairs: list[tuple[Any, Any]] = []
-        self._stop = threading.Event()
-        self._latest: tuple[float, dict] | None = None
         self._drawn = -1
         self._validation = "validation"
         self._build_controls(napari)
         self._build_plot()
-        self._timer = QTimer(self.native)  # parented: deleted with the dock, never fires after it
-        self._timer.setInterval(_REFRESH_MS)
-        self._timer.timeout.connect(self._refresh)
-        self.reset_choices()
-        follow_viewer(self, napari_viewer.layers.events.inserted, self.reset_choices)
-        follow_viewer(self, napari_viewer.layers.events.removed, self.reset_choices)
-        self._update_buttons()
+        self._start_training_dock()
 
     # ------------------------------------------------------------------ layout
     def _build_controls(self, napari: Any) -> None:
@@ -178,11 +166,6 @@ class TrainWidget(Container):
         self._draw_curves({})
 
     # ------------------------------------------------------------------ state
-    @property
-    def busy(self) -> bool:
-        """Whether a worker (training, prediction, loading, saving) is running."""
-        return self.worker is not None
-
     @property
     def history(self) -> dict:
         """The curves shown: ``iterations``, ``loss`` and ``val_dice`` per epoch (empty before training)."""
@@ -278,10 +261,6 @@ class TrainWidget(Container):
         self.status.value = f"training on {len(pairs)} image(s) ..."
         return self._go(worker, start_thread)
 
-    def stop(self) -> None:
-        """Stop the running work within one step (training keeps its best weights)."""
-        self._stop.set()
-
     def save(self, *, start_thread: bool = True) -> Any:
         """Save the current model to the checkpoint file, in a worker."""
         path = str(self.checkpoint_path.value)
@@ -325,36 +304,6 @@ class TrainWidget(Container):
         return self._go(worker, start_thread)
 
     # ------------------------------------------------------------------ workers
-    def _start(self, function: Callable, *args: Any, title: str, on_result: Callable, **kwargs: Any) -> Any:
-        self.progress_bar.value = 0
-        return run_in_worker(function, *args, on_result=on_result, title=title, busy=[], status=self.status,
-                             on_finished=self._finished, **kwargs)
-
-    def _go(self, worker: Any, start_thread: bool) -> Any:
-        self.worker = worker
-        self._update_buttons()
-        self._timer.start()
-        if start_thread:
-            worker.start()
-        return worker
-
-    def _fail(self, exc: Exception) -> None:
-        from napari.utils.notifications import show_error
-
-        self.status.value = str(exc)
-        show_error(f"Train a segmentation model: {exc}")
-        return None
-
-    def _report(self, fraction: float, history: dict) -> None:
-        """Worker thread: keep the latest progress; the GUI timer shows it."""
-        self._latest = (float(fraction), history)
-
-    def _finished(self) -> None:
-        self._timer.stop()
-        self._refresh()
-        self.worker = None
-        self._update_buttons()
-
     def _refresh(self) -> None:
         """GUI thread: progress bar, device and curves from the latest report."""
         if self.session is not None and self.session.device_message:
