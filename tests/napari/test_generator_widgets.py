@@ -97,13 +97,3 @@ def test_patches_of_an_opened_ct_under_a_mask_train_a_vae(make_napari_viewer, qt
     trainer.train()
     assert "multiple of 4" in trainer.status.value and trainer.run is None
 
-
-def test_the_docks_import_neither_torch_nor_monai_until_they_work():
-    import subprocess
-    import sys
-
-    code = ("import sys; import napari_medimg._qt.generator_train_widget, napari_medimg._qt.generate_widget, "
-            "napari_medimg.learn.generative.data; print('torch' in sys.modules, 'monai' in sys.modules)")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                         env={**os.environ, "QT_QPA_PLATFORM": "offscreen"})
-    assert out.stdout.split() == ["False", "False"]

@@ -163,11 +163,13 @@ def test_errors_are_shown_in_the_widget_not_raised(make_napari_viewer, qtbot, sh
     assert "Load checkpoint failed" in widget.status.value and "model.json" in widget.status.value
 
 
-def test_importing_the_widget_module_does_not_import_torch():
+def test_importing_the_training_docks_does_not_import_torch():
     import subprocess
     import sys
 
-    code = ("import sys; import napari_medimg._qt.train_widget, napari_medimg.learn.layers; "
+    code = ("import sys; import napari_medimg._qt.train_widget, napari_medimg.learn.layers, "
+            "napari_medimg._qt.generator_train_widget, napari_medimg._qt.generate_widget, "
+            "napari_medimg.learn.generative.data; "
             "print('torch' in sys.modules, 'monai' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          env={**os.environ, "QT_QPA_PLATFORM": "offscreen"})
