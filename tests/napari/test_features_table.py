@@ -69,3 +69,26 @@ def test_measure_widget_fills_features_with_volumes_hu_and_radiomics(make_napari
     assert features["mean_HU"][1] == pytest.approx(inside.mean())
     assert features["original_firstorder_Mean"][1] == pytest.approx(inside.mean())
     assert "original_glcm_Contrast" in features and "original_shape_Sphericity" not in features
+
+
+def test_measure_widget_gives_the_share_of_voxels_below_thresholds_and_records_it(make_napari_viewer, qtbot):
+    from napari_medimg._napari.recorder import recorder_for
+    from napari_medimg.sample_data import load_sample
+
+    viewer = make_napari_viewer()
+    viewer.open_sample("napari-medimg", "chest_ct")
+    image, nodule = viewer.layers[0], viewer.layers[1]
+    widget = open_widget(viewer, "measure")
+    widget.labels_layer.value, widget.image_layer.value = nodule, image
+    widget.below.value = "-950, 0 ;"
+    worker = widget.start(start_thread=False)
+    with qtbot.waitSignal(worker.finished, timeout=60_000):
+        worker.start()
+    ct, labels = load_sample("chest_ct")
+    inside = ct.array[labels.array > 0]
+    assert nodule.features["percent_below_-950_HU"][1] == pytest.approx(100 * (inside < -950).mean())
+    assert nodule.features["percent_below_0_HU"][1] == pytest.approx(100 * (inside < 0).mean())
+    step = recorder_for().workflow.steps[-1]
+    assert step.measure is not None and step.params["below"] == [-950.0, 0.0]
+    widget.below.value = "-950, air"
+    assert widget.start(start_thread=False) is None and "'air' is not a number" in widget.status.value
