@@ -46,3 +46,25 @@ def test_lesion_from_the_command_line(shared_data, tmp_path):
     assert main(["run", "breast_lesion_from_click", str(folder / "images/benign_002.png"), str(out),
                  "--seeds", str(seeds)]) == 0
     assert dice(read(out).array, mask) > 0.9  # measured 0.94 on this image
+
+
+def test_breast_study_recipe_declares_its_click_and_a_batch_asks_for_it(shared_data, tmp_path):
+    import pytest
+
+    from napari_medimg.pipeline import load_workflow
+    from napari_medimg.pipeline.batch import run_batch
+    from napari_medimg.pipeline.cases import Case
+    from napari_medimg.pipeline.workflow import WorkflowError
+
+    recipe = load_workflow("breast_ultrasound_study")
+    assert recipe.case_inputs() == {"seeds": "points"}
+    folder = shared_data / "ultrasound/busi_breast"
+    image = read(folder / "images/benign_002.png")
+    with pytest.raises(WorkflowError, match="needs seeds"):
+        recipe.run(image)
+    with pytest.raises(ValueError, match="needs 'seeds' for every case"):
+        run_batch(recipe, [Case("benign_002", str(folder / "images/benign_002.png"))], tmp_path / "out")
+    mask = read(folder / "masks/benign_002.png").array > 0
+    result = recipe.run(image, {"seeds": image.index_to_world(np.array([_deepest(mask)]))})
+    assert dice(result.volumes["lesion"].array, mask) > 0.9
+    assert result.tables["lesion_table"]["maximum_diameter_mm"][0] > 100  # pixels, at the assumed 1 mm

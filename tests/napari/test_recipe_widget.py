@@ -101,3 +101,34 @@ def test_one_click_tumour_and_lesion_from_the_recipes_menu(make_napari_viewer, q
             worker.start()
         result = np.asarray(viewer.layers[-1].data) > 0
         assert type(viewer.layers[-1]).__name__ == "Labels" and abs(dice(result, reference) - measured) < 0.02, key
+
+
+def test_breast_ultrasound_recipe_takes_a_click_from_a_points_layer(make_napari_viewer, qtbot, shared_data, tmp_path):
+    from scipy import ndimage
+
+    folder = shared_data / "ultrasound/busi_breast"
+    mask = read(folder / "masks/benign_002.png").array > 0
+    viewer = make_napari_viewer()
+    image = viewer.open(str(folder / "images/benign_002.png"), plugin=None)[0]
+    dock = open_widget(viewer, "recipe")
+    dock.recipe.value = "breast_ultrasound_study"
+    assert [w.name for w in dock.inputs] == ["seeds"] and not dock.inputs.native.isHidden()
+    dock.image_layer.value = image
+    click = viewer.add_points(np.empty((0, 2)), name="click")
+    dock.inputs.seeds.value = click
+    assert dock.start(start_thread=False) is None and "place a point in click" in dock.status.value
+    deepest = np.unravel_index(np.argmax(ndimage.distance_transform_edt(mask)), mask.shape)
+    click.add(image.data_to_world(np.asarray(deepest, float)))
+    worker = dock.start(start_thread=False)
+    with qtbot.waitSignal(worker.finished, timeout=120_000):
+        worker.start()
+    lesion = viewer.layers[f"{image.name} lesion"]
+    found = np.asarray(lesion.data) > 0
+    assert 2 * (found & mask).sum() / (found.sum() + mask.sum()) > 0.9  # measured 0.94
+    assert "maximum_diameter_mm" in lesion.features and "area_mm2" in dock.results.value
+    dock.report_folder.value = tmp_path / "report"
+    page = dock.save_report().read_text()
+    assert "Breast ultrasound study" in page and "1 mm per pixel is assumed" in page
+    # another recipe takes no click: the picker goes
+    dock.recipe.value = "chest_xray_study"
+    assert len(dock.inputs) == 0 and dock.inputs.native.isHidden()

@@ -31,6 +31,7 @@ __all__ = [
     "add_layer",
     "add_volumes",
     "add_points_at",
+    "points_in_volume_world",
     "layer_kind",
     "labels_features",
     "brush_size_pixels",
@@ -196,6 +197,29 @@ def add_volumes(viewer: Any, volumes: dict[str, Volume], prefix: str) -> dict[st
         add_layer(viewer, *volume_to_layer_data(volume, name=f"{prefix} {name}", layer_type=kind, **extra))
         added[name] = viewer.layers[-1]
     return added
+
+
+def points_in_volume_world(points_layer: Any, image_layer: Any, snapshot: Volume | None = None) -> np.ndarray | None:
+    """The points of a Points layer as world coordinates (mm, numpy order) of the image's Volume.
+
+    napari's world frame is the displayed one (reoriented, scaled); the library's is the image
+    file's. Each point goes to the image layer's voxel index, then through the snapshot's own
+    geometry. For a series (a leading frame axis), the frame index leads each row, as
+    :func:`napari_medimg.operations.seeds_to_indices` expects. None when there is no point.
+    """
+    if points_layer is None or len(points_layer.data) == 0 or image_layer is None:
+        return None
+    world = np.asarray([points_layer.data_to_world(p) for p in points_layer.data])
+    world = world[:, -image_layer.ndim:] if world.shape[1] >= image_layer.ndim else world
+    indices = np.asarray([image_layer.world_to_data(p) for p in world])
+    if snapshot is None:
+        snapshot = layer_snapshot(image_layer)
+    n = snapshot.spatial_ndim
+    world = snapshot.index_to_world(indices[:, -n:])
+    lead = len(snapshot.leading_shape)
+    if lead:
+        world = np.concatenate([np.round(indices[:, -n - lead: -n]), world], axis=1)
+    return world
 
 
 def add_points_at(viewer: Any, layer: Any, index: np.ndarray, features: dict, name: str) -> Any:

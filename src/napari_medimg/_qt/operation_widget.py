@@ -21,7 +21,8 @@ from ..operations import OPERATIONS, Operation, get_operation
 from ..progress import OperationCancelled
 from .._napari.display import image_display_kwargs
 from .._napari.manifest import widget_class_name
-from .._napari.layers import MEDIMG_KEY, add_layer, labels_features, layer_kind, layer_snapshot, volume_to_layer_data
+from .._napari.layers import (MEDIMG_KEY, add_layer, labels_features, layer_kind, layer_snapshot, points_in_volume_world,
+                              volume_to_layer_data)
 from .._napari.preview import PREVIEW_LAYER_SUFFIX, preview_input, preview_layer_data, preview_result
 from ._viewer_events import follow_viewer
 
@@ -198,7 +199,7 @@ class OperationWidget(Container):
             if kind not in (None, "points") and snapshot is None and self.input_layer.value is not None:
                 snapshot = layer_snapshot(self.input_layer.value)
             if kind == "points":
-                value = self._points_in_volume_world(value, snapshot)
+                value = points_in_volume_world(value, self.input_layer.value, snapshot)
             elif kind is not None and value is not None:
                 value = self._second_input(value, snapshot)
             values[name] = value
@@ -218,24 +219,6 @@ class OperationWidget(Container):
             and np.allclose(other.origin, snapshot.origin)
         )
         return dataclasses.replace(other, direction=snapshot.direction) if same_grid else other
-
-    def _points_in_volume_world(self, points_layer: Any, snapshot: Any) -> Any:
-        import numpy as np
-
-        image_layer = self.input_layer.value
-        if points_layer is None or len(points_layer.data) == 0 or image_layer is None:
-            return None
-        world = np.asarray([points_layer.data_to_world(p) for p in points_layer.data])
-        world = world[:, -image_layer.ndim :] if world.shape[1] >= image_layer.ndim else world
-        indices = np.asarray([image_layer.world_to_data(p) for p in world])
-        if snapshot is None:
-            snapshot = layer_snapshot(image_layer)
-        n = snapshot.spatial_ndim
-        world = snapshot.index_to_world(indices[:, -n:])
-        lead = len(snapshot.leading_shape)
-        if lead:  # a series: the frame index leads, as seeds_to_indices expects
-            world = np.concatenate([np.round(indices[:, -n - lead : -n]), world], axis=1)
-        return world
 
     def start(self, *, start_thread: bool = True) -> Any:
         """Snapshot the input layer and run the operation in a worker thread.

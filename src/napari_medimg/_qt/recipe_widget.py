@@ -1,7 +1,8 @@
 """The Recipes dock: one click runs a clinical recipe on the chosen study and writes its report.
 
-A recipe (:mod:`napari_medimg.recipes`) is a shipped workflow with a report section. Run
-takes a snapshot of the image layer and runs every step in a worker thread, with progress
+A recipe (:mod:`napari_medimg.recipes`) is a shipped workflow with a report section. A recipe
+that needs a click (``seeds``: the lesion of a breast ultrasound) offers a Points layer for it.
+Run takes a snapshot of the image layer (and the click) and runs every step in a worker thread, with progress
 and Cancel; the labels come back as layers (with their names and colours), point outputs as
 Points layers (circles of their diameter, the table as features), measurement tables as the
 labels' features and as text here. *Save report* writes the one-page HTML report with
@@ -46,13 +47,16 @@ class RecipeWidget(Container):
         self.about = Label(value="")
         self.about.native.setWordWrap(True)
         self.image_layer = create_widget(annotation=napari.layers.Image, label="study")
+        self.inputs = Container(labels=True)  # one layer picker per input the recipe needs besides the image
+        self._layer_types = {"points": napari.layers.Points, "labels": napari.layers.Labels,
+                             "image": napari.layers.Image}
         self.run_button, self.cancel_button = PushButton(text="Run"), PushButton(text="Cancel", enabled=False)
         self.progress_bar = ProgressBar(value=0, min=0, max=100, label="progress")
         self.results = read_only_text("results", height=120)
         self.report_folder = FileEdit(mode="d", label="report folder")
         self.report_button = PushButton(text="Save report", enabled=False)
         self.status = Label(value="")
-        self.extend([self.recipe, self.about, self.image_layer, side_by_side(self.run_button, self.cancel_button),
+        self.extend([self.recipe, self.about, self.image_layer, self.inputs, side_by_side(self.run_button, self.cancel_button),
                      self.progress_bar, self.results, self.report_folder, self.report_button, self.status])
         self.recipe.changed.connect(self._describe)
         self.run_button.changed.connect(self.start)
@@ -73,6 +77,12 @@ class RecipeWidget(Container):
         if self.recipe.value:
             self.workflow = load_workflow(self.recipe.value)
             self.about.value = self.workflow.description
+            self.inputs.clear()
+            for name, kind in self.workflow.case_inputs().items():
+                label = f"{name} (a click: Points layer)" if kind == "points" else f"{name} ({kind})"
+                self.inputs.append(create_widget(annotation=self._layer_types[kind], label=label, name=name))
+            self.inputs.visible = len(self.inputs) > 0
+            self.inputs.reset_choices()
 
     def _cancelled_set(self) -> None:
         self._cancelled.set()
@@ -89,10 +99,16 @@ class RecipeWidget(Container):
         if layer is None or self.workflow is None:
             show_error("Recipes: open a study and choose it")
             return None
-        image = layer_snapshot(layer)
+        image = _with_spacing_note(layer, layer_snapshot(layer))
         workflow = self.workflow
+        try:
+            extras = self._extras(layer, image)
+        except ValueError as exc:
+            show_error(f"Recipes: {exc}")
+            self.status.value = str(exc)
+            return None
         self._cancelled.clear()
-        worker = run_in_worker(workflow.run, image, progress=self._progress.set, cancel=self._cancelled.is_set,
+        worker = run_in_worker(workflow.run, image, extras, progress=self._progress.set, cancel=self._cancelled.is_set,
                                on_result=lambda result: self._show(result, layer), title=f"Recipe {workflow.name}",
                                busy=[self.run_button, self.report_button], status=self.status,
                                on_finished=self._stopped)
@@ -103,6 +119,24 @@ class RecipeWidget(Container):
         if start_thread:
             worker.start()
         return worker
+
+    def _extras(self, layer: Any, image: Any) -> dict[str, Any]:
+        """The recipe's other inputs from their layers: clicks as world coordinates of the study's Volume."""
+        from .._napari.layers import layer_snapshot, points_in_volume_world
+
+        extras = {}
+        for picker in self.inputs:
+            chosen = picker.value
+            if chosen is None:
+                raise ValueError(f"{self.workflow.name} needs {picker.label}: add one and choose it")
+            if picker.annotation is self._layer_types["points"]:
+                points = points_in_volume_world(chosen, layer, image)
+                if points is None:
+                    raise ValueError(f"{self.workflow.name}: place a point in {chosen.name} ({picker.name}), then Run")
+                extras[picker.name] = points
+            else:
+                extras[picker.name] = layer_snapshot(chosen)
+        return extras
 
     def _stopped(self) -> None:
         self._progress.stop()
@@ -169,6 +203,24 @@ class RecipeWidget(Container):
             write_csv(table, Path(folder) / f"{name}.csv", overwrite=True)
         self.status.value = f"report: {path}"
         return path
+
+
+def _with_spacing_note(layer: Any, image: Any) -> Any:
+    """The snapshot, noting (for the report) that sizes assume 1 mm per pixel when the layer gives no spacing.
+
+    A layer opened by another reader (napari's own for PNG / JPEG) carries no geometry of this
+    plugin; with a scale of 1 its sizes are in pixels, and the report must say so.
+    """
+    from .._napari.layers import MEDIMG_KEY
+    from ..io.warnings_codes import NO_SPACING, make_warning, warning_codes
+
+    warnings = list(image.metadata.get("warnings", []))
+    if MEDIMG_KEY in (layer.metadata or {}) or NO_SPACING in warning_codes(warnings) \
+            or not np.allclose(layer.scale[-2:], 1.0):
+        return image
+    warnings.append(make_warning(NO_SPACING, f"{layer.name} gives no pixel spacing; 1 mm per pixel is assumed"))
+    image.metadata["warnings"] = warnings
+    return image
 
 
 def _table_lines(table: dict, limit: int = 12) -> list[str]:

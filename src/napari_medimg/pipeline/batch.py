@@ -277,6 +277,11 @@ def run_batch(
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     workflow.validate(extras=tuple(sorted({k for c in cases for k in c.extras})))
+    for name in workflow.case_inputs():
+        lacking = [c.id for c in cases if c.extras.get(name) in (None, "")]
+        if lacking:
+            raise ValueError(f"{workflow.name} needs '{name}' for every case (a column of the cases' CSV); "
+                             f"missing for {', '.join(lacking[:5])}{' ...' if len(lacking) > 5 else ''}")
     digest = workflow.digest
     manifest: dict[str, Any] = {
         "software": software_versions(("dask", "distributed")),

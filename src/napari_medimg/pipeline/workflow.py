@@ -21,8 +21,9 @@ picture); a batch then writes ``report.html`` for each case (:mod:`.report`).
 
 A step has exactly one of ``operation``, ``model`` (a shipped model's name or a checkpoint
 path; segmentation models give labels) or ``measure``. Parameters that take a second input
-(a mask, seed points) name an earlier output or an extra input of the case (``seeds``: a
-CSV column of a batch). Outputs named in ``outputs`` (default: every step) are what a batch
+(a mask, seed points) name an earlier output or an extra input of the case, declared under
+``inputs`` with its kind (``inputs: {seeds: points}``: a click; in a batch, a CSV column of the
+cases). Outputs named in ``outputs`` (default: every step) are what a batch
 writes.
 """
 
@@ -44,6 +45,8 @@ SCHEMA_VERSION = 1
 _KINDS = ("operation", "model", "measure")
 _STEP_KEYS = {"name", "operation", "model", "measure", "input", "image", "params", "label"}
 _REPORT_KEYS = {"title", "validation", "show"}
+#: kinds of a case's extra inputs (a workflow's ``inputs``)
+INPUT_KINDS = ("points", "labels", "image")
 
 
 class WorkflowError(ValueError):
@@ -127,6 +130,7 @@ class Workflow:
     description: str = ""
     outputs: list[str] | None = None
     report: dict[str, Any] | None = None
+    inputs: dict[str, str] | None = None
 
     # ------------------------------------------------------------------ files
     @classmethod
@@ -171,9 +175,15 @@ class Workflow:
         report = data.get("report")
         if report is not None and (not isinstance(report, Mapping) or set(report) - _REPORT_KEYS):
             raise WorkflowError(f"{source}: 'report' is a mapping of {sorted(_REPORT_KEYS)}")
+        inputs = data.get("inputs")
+        if inputs is not None and (not isinstance(inputs, Mapping) or any(
+                str(kind) not in INPUT_KINDS for kind in inputs.values())):
+            raise WorkflowError(f"{source}: 'inputs' maps each extra input of a case to its kind, one of "
+                                f"{', '.join(INPUT_KINDS)} (e.g. seeds: points)")
         workflow = cls(str(data.get("name") or "workflow"), steps, str(data.get("description") or ""),
                        None if outputs is None else [str(o) for o in outputs],
-                       None if report is None else {k: report[k] for k in report})
+                       None if report is None else {k: report[k] for k in report},
+                       None if inputs is None else {str(k): str(v) for k, v in inputs.items()})
         workflow.validate(source=source)
         return workflow
 
@@ -182,6 +192,8 @@ class Workflow:
         out: dict[str, Any] = {"workflow": SCHEMA_VERSION, "name": self.name}
         if self.description:
             out["description"] = self.description
+        if self.inputs:
+            out["inputs"] = dict(self.inputs)
         out["steps"] = [s.to_dict() for s in self.steps]
         if self.outputs is not None:
             out["outputs"] = list(self.outputs)
@@ -225,7 +237,7 @@ class Workflow:
         from ..operations import OPERATIONS, get_operation
 
         known = {op.name for op in OPERATIONS}
-        available = {"image", *extras}
+        available = {"image", *(self.inputs or {}), *extras}
         kinds = {"image": "image"}
         problems = []
         for step in self.steps:
@@ -261,6 +273,14 @@ class Workflow:
                 problems.append(f"report: shows {name!r}, which is no step's name")
         if problems:
             raise WorkflowError(f"{source}: " + "; ".join(problems))
+
+    def case_inputs(self) -> dict[str, str]:
+        """The inputs a case brings besides its image (the YAML's ``inputs``): name -> kind.
+
+        E.g. ``{"seeds": "points"}`` for a one-click recipe: a batch takes them from the cases'
+        CSV columns, the Recipes dock from a layer.
+        """
+        return dict(self.inputs or {})
 
     @staticmethod
     def _check_measure_params(step: Step, where: str) -> list[str]:
@@ -332,6 +352,10 @@ class Workflow:
         from ..progress import check_cancel, report
 
         extras = dict(extras or {})
+        missing = [f"{name} ({kind})" for name, kind in (self.inputs or {}).items() if extras.get(name) is None]
+        if missing:
+            raise WorkflowError(f"{self.name} needs {', '.join(missing)} besides the image (a click: world "
+                                "coordinates in mm, or a CSV of them; in a batch, a column of the cases' CSV)")
         self.validate(extras=tuple(extras))
         volume = image if isinstance(image, Volume) else read(image)
         values: dict[str, Any] = {"image": volume, **extras}
