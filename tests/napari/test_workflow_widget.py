@@ -129,3 +129,31 @@ def test_model_and_radiomics_recorded_in_napari_give_the_same_numbers_in_batch(m
     for row in rows:
         for column in columns:
             assert float(row[column]) == pytest.approx(float(features[column].iloc[gui[int(row["label"])]]), rel=1e-9), column
+
+
+def test_a_recorded_click_is_declared_saved_loaded_and_replayed(make_napari_viewer, qtbot, tmp_path):
+    from napari_medimg.pipeline import load_workflow
+
+    viewer = make_napari_viewer()
+    viewer.open_sample("napari-medimg", "chest_ct")
+    image, nodule = viewer.layers[0], viewer.layers[1]
+    z, y, x = np.round(np.argwhere(np.asarray(nodule.data) > 0).mean(axis=0)).astype(int)
+    click = viewer.add_points([image.data_to_world([z, y, x])], name="click")
+    dock = open_widget(viewer, "workflow")
+    grow = open_widget(viewer, "confidence_connected")
+    grow.input_layer.value = image
+    grow.parameter_widgets["seeds"].value = click
+    _run(grow, qtbot)
+    grown = np.asarray(viewer.layers[-1].data).copy()
+    assert grown[z, y, x] and dock.workflow.case_inputs() == {"click": "points"}
+    dock.path.value = tmp_path / "grow.yaml"
+    dock.save()
+    assert load_workflow(tmp_path / "grow.yaml").inputs == {"click": "points"}  # loads: the click is declared
+    dock.load()
+    dock.image_layer.value = image
+    before = len(viewer.layers)
+    worker = dock.replay(start_thread=False)
+    with qtbot.waitSignal(worker.finished, timeout=60_000):
+        worker.start()
+    assert len(viewer.layers) == before + 1
+    np.testing.assert_array_equal(np.asarray(viewer.layers[-1].data), grown)  # the click came from the layer

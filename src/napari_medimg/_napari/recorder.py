@@ -89,7 +89,7 @@ class Recorder:
     def clear(self) -> None:
         """Forget every step (and a loaded recipe's outputs and report section)."""
         self.workflow.steps.clear()
-        self.workflow.outputs = self.workflow.report = None
+        self.workflow.outputs = self.workflow.report = self.workflow.inputs = None
         self.layer_of_step.clear()
         self.image_layer = None
         self.changed()

@@ -110,24 +110,12 @@ class WorkflowWidget(Container):
         from ..pipeline.workflow import WorkflowError
 
         try:
-            self.workflow.validate(extras=self._extras())
+            self.workflow.validate(extras=tuple(self.workflow.case_inputs()))
             self.status.value = message
         except WorkflowError as exc:
             self.status.value = f"{message}; check: {exc}"
             show_error(f"Workflow: {exc}")
         self.recorder.changed()
-
-    def _extras(self) -> tuple[str, ...]:
-        """Inputs that steps name but no step makes (second inputs: masks, seed points)."""
-        from ..operations import OPERATIONS
-
-        known = {op.name: op for op in OPERATIONS}
-        made = {"image"} | {s.name for s in self.workflow.steps}
-        named = {
-            str(v) for s in self.workflow.steps if s.operation in known for k, v in s.params.items()
-            if k in {p.name for p in known[s.operation].parameters if p.is_layer}
-        }
-        return tuple(sorted(n for n in named if n not in made))
 
     # ------------------------------------------------------------------ edits
     def move(self, offset: int) -> None:
@@ -184,7 +172,7 @@ class WorkflowWidget(Container):
         from ..pipeline.workflow import WorkflowError
 
         try:
-            self.workflow.validate(extras=self._extras())
+            self.workflow.validate(extras=tuple(self.workflow.case_inputs()))
         except WorkflowError as exc:
             step.params = before
             self.status.value = f"parameters not changed: {exc}"
@@ -203,6 +191,7 @@ class WorkflowWidget(Container):
         if path.suffix.lower() not in (".yaml", ".yml"):
             path = path.with_suffix(".yaml")
         self.workflow.name = path.stem
+        self.workflow.inputs = self.workflow.case_inputs() or None  # declared: the file loads and runs again
         written = self.workflow.save(path)
         self.status.value = f"saved {written.name} ({len(self.workflow.steps)} steps)"
         return written
@@ -223,6 +212,7 @@ class WorkflowWidget(Container):
         self.recorder.workflow.steps.extend(loaded.steps)
         self.recorder.workflow.outputs = loaded.outputs
         self.recorder.workflow.report = loaded.report  # a recipe stays a recipe when saved again
+        self.recorder.workflow.inputs = loaded.inputs
         self.recorder.changed()
         self.status.value = f"loaded {loaded.name} ({len(loaded.steps)} steps)"
 
@@ -231,21 +221,21 @@ class WorkflowWidget(Container):
         """Run the workflow on the chosen image layer in a worker; outputs become layers."""
         from napari.utils.notifications import show_error
 
-        from .._napari.layers import layer_snapshot
+        from .._napari.layers import layer_snapshot, points_in_volume_world
         from ._common import run_in_worker
 
         layer = self.image_layer.value
         if layer is None or not self.workflow.steps:
             show_error("Workflow: choose an image layer, and record or load steps first")
             return None
+        image = layer_snapshot(layer)
         extras = {}
-        for name in self._extras():
+        for name, kind in self.workflow.case_inputs().items():
             match = next((l for l in self.viewer.layers if l.name == name or l.name.replace(" ", "_").lower() == name), None)
             if match is None:
-                show_error(f"Workflow: the input {name!r} is no layer of this viewer")
+                show_error(f"Workflow: the input {name!r} ({kind}) is no layer of this viewer")
                 return None
-            extras[name] = layer_snapshot(match)
-        image = layer_snapshot(layer)
+            extras[name] = points_in_volume_world(match, layer, image) if kind == "points" else layer_snapshot(match)
         worker = run_in_worker(self.workflow.run, image, extras, on_result=lambda r: self._show(r, layer.name),
                                title="Workflow", busy=[self.replay_button], status=self.status)
         self.status.value = f"replaying on {layer.name} ..."

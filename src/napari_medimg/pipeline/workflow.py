@@ -275,12 +275,25 @@ class Workflow:
             raise WorkflowError(f"{source}: " + "; ".join(problems))
 
     def case_inputs(self) -> dict[str, str]:
-        """The inputs a case brings besides its image (the YAML's ``inputs``): name -> kind.
+        """The inputs a case brings besides its image: name -> kind (``"points"``, ``"labels"``, ``"image"``).
 
-        E.g. ``{"seeds": "points"}`` for a one-click recipe: a batch takes them from the cases'
-        CSV columns, the Recipes dock from a layer.
+        Those declared under ``inputs`` (``{"seeds": "points"}`` for a one-click recipe), and the
+        second inputs of operation steps that name no earlier output (a recorded workflow's mask
+        or click layer). A batch takes them from the cases' CSV columns, the docks from layers.
         """
-        return dict(self.inputs or {})
+        from ..operations import OPERATIONS
+
+        operations = {op.name: op for op in OPERATIONS}
+        made = {"image"}
+        needed = dict(self.inputs or {})
+        for step in self.steps:
+            operation = operations.get(step.operation) if step.kind == "operation" else None
+            for key, value in (step.params.items() if operation is not None else ()):
+                parameter = next((p for p in operation.parameters if p.name == key), None)
+                if parameter is not None and parameter.is_layer and str(value) not in made:
+                    needed.setdefault(str(value), parameter.layer_kind)
+            made.add(step.name)
+        return needed
 
     @staticmethod
     def _check_measure_params(step: Step, where: str) -> list[str]:
