@@ -37,7 +37,7 @@ sys.path.insert(0, str(ROOT / "src"))
 TRAINING = {"data": "PneumoniaMNIST (MedMNIST v2) train split of ../shared/data/classification (388 normal, 3494 "
                     "pneumonia, 28x28); the val split (135 normal, 389 pneumonia) is held apart for the quality figures",
             "licence": "CC BY 4.0 (MedMNIST v2, Yang et al. 2023; images from Kermany et al. 2018)",
-            "machine": "2-core CPU"}
+            "machine": "2-core CPU, one thread"}
 
 
 def cmd_train(method: str, iterations: int | None, work: Path, seed: int) -> Path:
@@ -87,6 +87,8 @@ def _ship(work: Path, report: dict, method: str, name: str, task: str) -> Path:
     model, card = load_generator(work / f"pneumoniamnist-{method}.safetensors")
     card = {k: v for k, v in card.items() if k not in ("format", "format_version", "weights", "versions")}
     card["name"], card["task"] = name, task
+    card["training"]["machine"] = ("2-core CPU, one thread, beside the other generators' training (alone it takes "
+                                   "about half the time)")
     card["validation"] = {"method": report["method"], "figures": report["models"], "baselines": report["baselines"],
                           "reference": report["reference"], "real_floor": report["real_floor"], "chosen": method,
                           "notes": report["notes"]}

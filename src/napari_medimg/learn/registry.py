@@ -46,6 +46,15 @@ _CLASSIFIER_FIGURES = (("accuracy", "accuracy"), ("balanced_accuracy", "balanced
 
 def _figure(validation: dict, classes: list, kind: str = "segmentation") -> str:
     """A one-line validation figure: mean ± sd over the folds (each class's Dice, or a classifier's figures)."""
+    if kind == "generator":
+        chosen = validation.get("figures", {}).get(validation.get("chosen"), {})
+        if not chosen:
+            return "no quality figures recorded"
+        floor = validation.get("real_floor", {})
+        return (f"Fréchet distance {chosen['fid_classifier']:.3f} (classifier features; real images "
+                f"{floor.get('fid_classifier', float('nan')):.3f}), KID {chosen['kid_classifier']:.3f}, precision "
+                f"{chosen['precision']:.2f}, recall {chosen['recall']:.2f}, against {validation.get('reference', {}).get('images')} "
+                "held-out images")
     mean, sd = validation.get("mean") or {}, validation.get("sd") or {}
     if not mean:
         return "no validation recorded"
@@ -60,15 +69,6 @@ def _figure(validation: dict, classes: list, kind: str = "segmentation") -> str:
             parts.append(f"cardiothoracic ratio within {mean['ctr_mean_abs_difference']:.3f} of the masks' "
                          "(mean absolute difference)")
         return f"{', '.join(parts)} ({k}-fold CV)" if k else ", ".join(parts)
-    if kind == "generator":
-        chosen = validation.get("figures", {}).get(validation.get("chosen"), {})
-        if not chosen:
-            return "no quality figures recorded"
-        floor = validation.get("real_floor", {})
-        return (f"Fréchet distance {chosen['fid_classifier']:.1f} (classifier features; real images "
-                f"{floor.get('fid_classifier', float('nan')):.1f}), KID {chosen['kid_classifier']:.3f}, precision "
-                f"{chosen['precision']:.2f}, recall {chosen['recall']:.2f}, against {validation.get('reference', {}).get('images')} "
-                "held-out images")
     names = {c.get("name") for c in classes}
     parts = [f"{name} {value:.3f} ± {sd.get(name, 0.0):.3f}" for name, value in mean.items()
              if name in names or "dice" in name.lower()]
@@ -210,8 +210,8 @@ def card_markdown(card: dict[str, Any]) -> str:
 
 
 #: columns of a generator card's quality table: (key, heading, format)
-_QUALITY_COLUMNS = (("fid_classifier", "FD (classifier)", "{:.1f}"), ("kid_classifier", "KID (classifier)", "{:.3f}"),
-                    ("fid_rotation", "FD (rotation)", "{:.1f}"), ("kid_rotation", "KID (rotation)", "{:.3f}"),
+_QUALITY_COLUMNS = (("fid_classifier", "FD (classifier)", "{:.3f}"), ("kid_classifier", "KID (classifier)", "{:.3f}"),
+                    ("fid_rotation", "FD (rotation)", "{:.3f}"), ("kid_rotation", "KID (rotation)", "{:.3f}"),
                     ("precision", "precision", "{:.2f}"), ("recall", "recall", "{:.2f}"),
                     ("nn_ssim_mean", "NN-SSIM to training", "{:.3f}"), ("histogram_w1", "histogram W1", "{:.1f}"),
                     ("class_fidelity", "class fidelity", "{:.2f}"))
