@@ -27,3 +27,16 @@ def prefer_medimg_reader() -> None:
     from napari._app_model import get_app_model
 
     get_app_model().commands.execute_command(f"{PLUGIN}.prefer_reader").result()
+
+
+def gui_ticks() -> tuple[Any, list]:
+    """A 5 ms Qt timer counting its ticks: few ticks during a long job mean the GUI thread was blocked."""
+    from qtpy.QtCore import QTimer
+
+    ticks: list = []
+    timer = QTimer()
+    timer.setInterval(5)
+    timer.timeout.connect(lambda: ticks.append(1))
+    timer.start()
+    return timer, ticks
+

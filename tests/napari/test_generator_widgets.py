@@ -1,5 +1,5 @@
-"""The generator docks, opened from napari's menus: train a little, stop, save, generate a stack layer,
-interpolate and reconstruct with the shipped VAE, on real images."""
+"""The generator docks, opened from napari's menus: train a little on real images (an .npz stack; patches of an
+opened CT under its mask), stop, save, generate a stack layer from the checkpoint."""
 
 from __future__ import annotations
 
@@ -7,29 +7,11 @@ import os
 
 import numpy as np
 import pytest
-from qtpy.QtCore import QTimer
 
-from _widgets import open_widget, prefer_medimg_reader
+from _widgets import gui_ticks, open_widget, prefer_medimg_reader
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("matplotlib")
-
-
-@pytest.fixture
-def one_torch_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-def _ticking():
-    ticks = []
-    timer = QTimer()
-    timer.setInterval(5)
-    timer.timeout.connect(lambda: ticks.append(1))
-    timer.start()
-    return timer, ticks
 
 
 def test_train_stop_save_then_generate_a_stack(make_napari_viewer, qtbot, shared_data, tmp_path, one_torch_thread):
@@ -40,7 +22,7 @@ def test_train_stop_save_then_generate_a_stack(make_napari_viewer, qtbot, shared
     trainer.npz.value = shared_data / "classification" / "pneumoniamnist_train_val.npz"
     trainer.split.value, trainer.classes.value = "train", "normal, pneumonia"
     trainer.method.value, trainer.iterations.value, trainer.batch_size.value = "gan", 10_000, 16
-    timer, ticks = _ticking()
+    timer, ticks = gui_ticks()
     trainer.train()
     assert trainer.busy and trainer.stop_button.enabled and not trainer.train_button.enabled
     # the sample grid appears and the loss curve grows while the GUI stays responsive

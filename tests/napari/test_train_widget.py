@@ -10,9 +10,8 @@ import os
 
 import numpy as np
 import pytest
-from qtpy.QtCore import QTimer
 
-from _widgets import open_widget
+from _widgets import gui_ticks, open_widget
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("monai")
@@ -21,14 +20,6 @@ pytest.importorskip("matplotlib")
 CASE = "mr/brats_tumour/brats_2013_pat0001_1"
 CROP = (slice(60, 68), slice(76, 172), slice(36, 132))
 PAINTED = [1, 3, 5, 6]
-
-
-@pytest.fixture
-def one_torch_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)  # the machines are shared; a tiny net runs as fast on one thread
-    yield
-    torch.set_num_threads(before)
 
 
 def _viewer_with_painted_tumour(make_napari_viewer, shared_data):
@@ -54,15 +45,6 @@ def _viewer_with_painted_tumour(make_napari_viewer, shared_data):
     return viewer, image_layer, labels_layer, tumour
 
 
-def _ticking():
-    ticks = []
-    timer = QTimer()
-    timer.setInterval(5)
-    timer.timeout.connect(lambda: ticks.append(1))
-    timer.start()
-    return timer, ticks
-
-
 def test_train_stop_save_load_resume_predict_keeps_the_gui_running(make_napari_viewer, qtbot, shared_data,
                                                                   tmp_path, one_torch_thread):
     viewer, image_layer, labels_layer, tumour = _viewer_with_painted_tumour(make_napari_viewer, shared_data)
@@ -72,7 +54,7 @@ def test_train_stop_save_load_resume_predict_keeps_the_gui_running(make_napari_v
     widget.size.value, widget.patch_mm.value, widget.device.value = "tiny", 32.0, "cpu"
     widget.iterations.value = 1000  # far more than will run: Stop ends it
     assert not widget.predict_button.enabled and not widget.save_button.enabled
-    timer, ticks = _ticking()
+    timer, ticks = gui_ticks()
 
     # train, and stop once the curves have two points
     widget.train()
