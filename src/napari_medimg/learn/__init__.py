@@ -29,7 +29,9 @@ infer
 classify
     CNN image classifiers: class-balanced training, calibration on held-out images, Grad-CAM.
 registry
-    The shipped models (segmentation and classifiers), found by name.
+    The shipped models (segmentation, classifiers, landmark detectors, image generators), found by name.
+generative
+    Image generation: a VAE, a GAN and a diffusion model, their training loop, sampling and quality measures.
 """
 
 from __future__ import annotations
