@@ -273,6 +273,9 @@ def cmd_predict(args: argparse.Namespace) -> int:
     from .learn.checkpoint import read_card
 
     kind = model_kind(read_card(resolve(args.model)))
+    if kind == "generator":
+        raise ValueError(f"{args.model} is an image generator, it predicts nothing: "
+                         f"napari-medimg generate {args.model} --n N --out samples.npz")
     if kind in ("classifier", "landmarks"):
         device, message = choose_device(args.device)
         model, card = load_model(args.model, device=device)

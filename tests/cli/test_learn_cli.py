@@ -17,7 +17,8 @@ from napari_medimg import read  # noqa: E402
 from napari_medimg.cli import main  # noqa: E402
 from napari_medimg.learn.registry import shipped_names  # noqa: E402
 
-SHIPPED = ("brats-flair-tumour", "busi-lesion", "cxr-landmarks", "cxr-lungs-heart", "pneumonia-cnn")
+SHIPPED = ("brats-flair-tumour", "busi-lesion", "cxr-landmarks", "cxr-lungs-heart", "pneumonia-cnn",
+           "pneumoniamnist-generator", "pneumoniamnist-vae")
 
 
 def _disc(seed, n=48):
@@ -117,6 +118,8 @@ def test_models_lists_the_shipped_models_one_per_line_name_first(capsys):
     assert all("Dice" in by_name[name] for name in ("brats-flair-tumour", "busi-lesion", "cxr-lungs-heart"))
     assert "accuracy" in by_name["pneumonia-cnn"] and "AUC" in by_name["pneumonia-cnn"]
     assert "mean error" in by_name["cxr-landmarks"] and "cardiothoracic ratio" in by_name["cxr-landmarks"]
+    assert all("Fréchet distance" in by_name[name] and "KID" in by_name[name]
+               for name in ("pneumoniamnist-generator", "pneumoniamnist-vae"))
 
 
 def test_predict_a_dicom_series_with_a_shipped_slice_model_keeps_its_geometry(shared_data, tmp_path, capsys):

@@ -46,3 +46,5 @@ def test_generate_refuses_what_it_cannot_do(tiny_generator, tmp_path, capsys):
     assert "not an image generator" in capsys.readouterr().err
     assert main(["generate", str(tiny_generator), "--n", "2", "--out", str(tmp_path / "x.png")]) != 0
     assert ".npz" in capsys.readouterr().err
+    assert main(["predict", str(tiny_generator), str(tmp_path / "in.png"), str(tmp_path / "out.png")]) != 0
+    assert "napari-medimg generate" in capsys.readouterr().err
