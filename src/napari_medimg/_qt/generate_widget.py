@@ -138,10 +138,14 @@ class GenerateWidget(Container):
             widget.tooltip = "" if is_vae else "for a VAE (e.g. pneumoniamnist-vae)"
 
     def _model(self, source: str):
-        """Worker side: the (model, card) of a generator, loaded once."""
-        if source not in self._loaded:
-            self._loaded[source] = _load(source)
-        return self._loaded[source]
+        """Worker side: the (model, card) of a generator, loaded once per version of its file."""
+        from ..learn.registry import resolve
+
+        path = resolve(source)
+        key = f"{path}:{path.stat().st_mtime_ns}"  # a checkpoint saved again under its name is loaded again
+        if key not in self._loaded:
+            self._loaded[key] = _load(source)
+        return self._loaded[key]
 
     # ------------------------------------------------------------------ actions
     def generate(self, *, start_thread: bool = True) -> Any:
