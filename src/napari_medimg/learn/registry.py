@@ -140,6 +140,16 @@ def shipped_model(name: str):
     return load_model(name)
 
 
+def _provenance_lines(card: dict[str, Any], unit: str, more: str = "") -> list[str]:
+    """A card's training data, licence, training run and re-make command, as Markdown list items."""
+    training = card.get("training", {})
+    return [f"- **Training data**: {training.get('data', 'not recorded').rstrip('.')}.",
+            f"- **Licence**: {training.get('licence', 'not recorded').rstrip('.')}.",
+            f"- **Training**: {training.get('iterations_run')} steps of {training.get('batch_size')} {unit}, "
+            f"{training.get('seconds')} s on a {training.get('machine', 'CPU')}{more}.",
+            f"- **Re-make**: `{card.get('command', '')}`."]
+
+
 def card_markdown(card: dict[str, Any]) -> str:
     """A model card as readable Markdown (written beside a shipped model's JSON card).
 
@@ -167,11 +177,7 @@ def card_markdown(card: dict[str, Any]) -> str:
              f"- **Network**: MONAI {arch['name']} {arch['spatial_dims']}D, "
              f"{shape}, {card.get('weights', {}).get('bytes', 0) / 1e6:.1f} MB "
              "(safetensors; SHA-256 in the JSON card, checked before loading).",
-             f"- **Training data**: {training.get('data', 'not recorded').rstrip('.')}.",
-             f"- **Licence**: {training.get('licence', 'not recorded').rstrip('.')}.",
-             f"- **Training**: {training.get('iterations_run')} steps of {training.get('batch_size')} {unit}, "
-             f"{training.get('seconds')} s on a {training.get('machine', 'CPU')}; augmentation {training.get('augment')}.",
-             f"- **Re-make**: `{card.get('command', '')}`.", "", "## Validation", "",
+             *_provenance_lines(card, unit, f"; augmentation {training.get('augment')}"), "", "## Validation", "",
              validation.get("method", "none recorded") + ".", ""]
     folds = validation.get("folds") or []
     if folds:
@@ -219,7 +225,7 @@ _QUALITY_COLUMNS = (("fid_classifier", "FD (classifier)", "{:.3f}"), ("kid_class
 
 def _generator_markdown(card: dict[str, Any], summary: dict[str, str]) -> str:
     """The Markdown card of an image generator: what it makes, how it was trained, its quality table."""
-    training, validation = card.get("training", {}), card.get("validation", {})
+    validation = card.get("validation", {})
     arch = card["architecture"]
     lines = [f"# {summary['name']}", "", summary["task"], "",
              f"- **Images**: {summary['modality']}; the model {summary['input']}.",
@@ -228,11 +234,7 @@ def _generator_markdown(card: dict[str, Any], summary: dict[str, str]) -> str:
              f"- **Network**: {arch['name']} (this package's), features {arch.get('features')}, "
              f"{card.get('weights', {}).get('bytes', 0) / 1e6:.1f} MB (safetensors; SHA-256 in the JSON card).",
              f"- **Sampling**: {card.get('sampling')}.",
-             f"- **Training data**: {training.get('data', 'not recorded').rstrip('.')}.",
-             f"- **Licence**: {training.get('licence', 'not recorded').rstrip('.')}.",
-             f"- **Training**: {training.get('iterations_run')} steps of {training.get('batch_size')} images, "
-             f"{training.get('seconds')} s on a {training.get('machine', 'CPU')}.",
-             f"- **Re-make**: `{card.get('command', '')}`.", "", "## Quality", "",
+             *_provenance_lines(card, "images"), "", "## Quality", "",
              validation.get("method", "none recorded") + ".", ""]
     rows = [(f"**{name}** (generator)", scores) for name, scores in validation.get("figures", {}).items()]
     rows += [(f"{name.replace('_', ' ')} (baseline)", scores) for name, scores in validation.get("baselines", {}).items()]
