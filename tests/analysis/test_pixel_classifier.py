@@ -29,7 +29,9 @@ from scipy import ndimage
 from napari_medimg import read
 from napari_medimg.analysis.pixel_classifier import (
     PixelClassifier,
+    SliceFeatureCache,
     _NumpyTree,
+    scales_between,
     keep_connected_to_scribbles,
     train_and_predict,
 )
@@ -233,6 +235,51 @@ def test_classifier_segments_a_ball_from_one_slice_of_scribbles(trained):
     np.testing.assert_array_equal(clf.predict(image, spacing=spacing, slab_bytes=1), labels)
     assert len(clf.feature_names_) == len(clf.feature_importances_) == 28
     assert clf.training_samples_[3][0] > 0
+
+
+def test_feature_cache_gives_identical_results_and_computes_each_slice_once():
+    image, ball = phantom()
+    spacing = (2.0, 1.0, 1.0)
+    scribbles = ball_scribbles(ball, 10)
+    scribbles[12] = ball_scribbles(ball, 12)[12]
+    plain = PixelClassifier(n_estimators=10).fit(image, scribbles, spacing=spacing)
+    cache = SliceFeatureCache()
+    cached = PixelClassifier(n_estimators=10)
+    cached.prefetch(image, 10, cache, spacing=spacing)  # the slice in view, before the stroke
+    assert len(cache) == 1 and cache.misses == 1
+    cached.fit(image, scribbles, spacing=spacing, cache=cache)
+    assert sorted(cache._slices) == [10, 12] and (cache.hits, cache.misses) == (1, 2)
+    for z in (10, 12, 15):
+        np.testing.assert_array_equal(
+            cached.predict_slice(image, z, spacing=spacing, cache=cache, return_proba=True)[1],
+            plain.predict_slice(image, z, spacing=spacing, return_proba=True)[1],
+        )
+    assert sorted(cache._slices) == [10, 12, 15]
+    hits = cache.hits
+    PixelClassifier(n_estimators=10).fit(image, scribbles, spacing=spacing, cache=cache)  # the next stroke
+    assert cache.hits == hits + 2 and len(cache) == 3  # nothing computed again
+    # other settings or another image: nothing cached applies
+    PixelClassifier(n_estimators=10, scales_mm=(1.0, 2.0)).prefetch(image, 3, cache, spacing=spacing)
+    assert sorted(cache._slices) == [3]
+    PixelClassifier(n_estimators=10, scales_mm=(1.0, 2.0)).prefetch(image.copy(), 3, cache, spacing=spacing)
+    assert cache.misses == 5 and len(cache) == 1
+    # the memory bound drops the least recently used slices
+    small = SliceFeatureCache(max_bytes=2 * 28 * 48 * 48 * 4)
+    for z in (1, 2, 3):
+        cached.prefetch(image, z, small, spacing=spacing)
+    assert sorted(small._slices) == [2, 3] and small.nbytes == 2 * 28 * 48 * 48 * 4
+    small.clear()
+    assert len(small) == 0
+    with pytest.raises(ValueError, match="outside"):
+        cached.prefetch(image, 20, cache, spacing=spacing)
+
+
+def test_scales_between():
+    assert scales_between(1.0, 4.0) == (1.0, 2.0, 4.0)
+    assert scales_between(0.5, 3.0) == (0.5, 1.0, 2.0, 3.0)
+    assert scales_between(2.0, 2.0) == (2.0,)
+    with pytest.raises(ValueError):
+        scales_between(3.0, 1.0)
 
 
 def test_a_trained_classifier_applies_to_another_spacing():

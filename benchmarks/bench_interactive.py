@@ -1,0 +1,162 @@
+"""Interactive segmentation speed: what a user painting or clicking waits for.
+
+Run ``python benchmarks/bench_interactive.py [--quick] [--part preview|grow]``.
+
+(a) **Scribble preview after a stroke** (the pixel classifier's live preview), median
+    of 20 simulated strokes (lines 5 px wide, 30-80 px long, inside the expert
+    tumour / healthy tissue of the slice, classes alternating, on three slices) on a
+    BraTS FLAIR (240 x 240 x 155, 1 mm) and on a 512 x 512 x 300 CT-like phantom
+    (1 x 0.7 x 0.7 mm). After each stroke:
+
+    * *now*: what the widget does: the preview forest
+      (:data:`PixelClassifier.PREVIEW`) trained with the :class:`SliceFeatureCache`
+      and :meth:`PixelClassifier.predict_slice` from the cache. The slice in view is
+      prefetched when the user arrives on it (the widget does this in the
+      background while the user looks and paints); the first stroke of a slice is
+      reported apart.
+    * *before*: the previous widget path: a 100-tree forest fitted from scratch
+      (features of every painted slice recomputed) and the slice classified from
+      scratch, plus the 0.3 s pause the widget waited before starting.
+
+(b) **Region growing**: :func:`connected_threshold` (defaults: holes filled, the seed's
+    component) against SimpleITK's ``ConnectedThreshold`` with the same seed and range on
+    a 512 x 512 x 200 CT phantom, the lung1 CT and a BraTS FLAIR; alternating runs,
+    medians; the ratio ours / SimpleITK.
+
+Not run by the tests. Prints Markdown tables with the machine's load.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import ct_labels, ct_phantom  # noqa: E402  (shared benchmark helpers, same folder)
+
+from napari_medimg import read  # noqa: E402
+from napari_medimg.analysis.pixel_classifier import PixelClassifier, SliceFeatureCache  # noqa: E402
+from napari_medimg.volume import Volume  # noqa: E402
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+BRATS = DATA / "mr" / "brats_tumour" / "brats_2013_pat0001_1"
+OLD_WIDGET_PAUSE_S = 0.3
+
+
+def brats_flair() -> tuple[Volume, np.ndarray]:
+    """BraTS case 1 FLAIR and its whole-tumour mask."""
+    flair = read(BRATS / "Flair_subtrMeanDivStd.nii.gz")
+    tumour = read(BRATS / "OTMultiClass.nii.gz").array > 0
+    return flair, tumour
+
+
+def ct_volume(slices: int) -> tuple[Volume, np.ndarray]:
+    """The CT phantom and its lungs (the object painted)."""
+    shape = (slices, 512, 512)
+    array = ct_phantom(shape)
+    lungs = np.isin(ct_labels(shape), (2, 3))
+    return Volume(array, (1.0, 0.7, 0.7), (0.0, 0.0, 0.0), np.eye(3)), lungs
+
+
+def strokes(obj: np.ndarray, inside: np.ndarray, slices: list[int], n: int, seed: int = 0) -> list[tuple[int, int, np.ndarray]]:
+    """``n`` strokes ``(z, class, (k, 2) pixel indices)``: 5-px-wide lines inside the object
+    (class 1) or the rest of ``inside`` (class 2), alternating, slices in turn."""
+    from scipy import ndimage
+
+    rng = np.random.default_rng(seed)
+    out = []
+    for i in range(n):
+        z = slices[(i // 2) % len(slices)] if i < 2 * len(slices) else slices[rng.integers(len(slices))]
+        label = 1 + i % 2
+        region = obj[z] if label == 1 else (inside[z] & ~ndimage.binary_dilation(obj[z], iterations=5))
+        region = ndimage.binary_erosion(region, iterations=2)
+        points = np.argwhere(region)
+        start = points[rng.integers(len(points))]
+        angle = rng.uniform(0, np.pi)
+        length = rng.uniform(30, 80)
+        t = np.linspace(0, length, int(length) * 2)
+        line = np.round(start + np.outer(t, [np.sin(angle), np.cos(angle)])).astype(int)
+        line = line[(line >= 0).all(1) & (line < region.shape).all(1)]
+        line = line[region[line[:, 0], line[:, 1]]]
+        mask = np.zeros(region.shape, bool)
+        mask[line[:, 0], line[:, 1]] = True
+        mask = ndimage.binary_dilation(mask, iterations=2) & region  # 5 px wide
+        out.append((z, label, np.argwhere(mask)))
+    return out
+
+
+def bench_preview(name: str, volume: Volume, obj: np.ndarray, inside: np.ndarray, n: int, old: bool) -> list[list]:
+    """Median preview latency after each of ``n`` strokes, now and before."""
+    zs = np.flatnonzero(obj.reshape(obj.shape[0], -1).sum(1))
+    middle = int(zs[np.argmax(obj[zs].reshape(len(zs), -1).sum(1))])
+    slices = [middle, max(int(zs[0]), middle - 10), min(int(zs[-1]), middle + 10)]
+    plan = strokes(obj, inside, slices, n)
+    scribbles = np.zeros(volume.array.shape, np.uint8)
+    cache = SliceFeatureCache()
+    PixelClassifier(n_estimators=2).fit(volume, _two_dots(volume.array.shape, slices[0]))  # imports, thread pools
+    seen: set[int] = set()
+    now, first, before = [], [], []
+    for z, label, pixels in plan:
+        scribbles[z][pixels[:, 0], pixels[:, 1]] = label
+        arrived = z not in seen
+        if arrived:  # the user arrived on the slice: the widget prefetches while they paint
+            PixelClassifier(**PixelClassifier.PREVIEW).prefetch(volume, z, cache)
+            seen.add(z)
+        if len(np.unique(scribbles[scribbles > 0])) < 2:
+            continue
+        t0 = time.perf_counter()
+        clf = PixelClassifier(**PixelClassifier.PREVIEW).fit(volume, scribbles, cache=cache)
+        clf.predict_slice(volume, z, cache=cache)
+        (first if arrived else now).append(time.perf_counter() - t0)
+        if old and len(before) < 5:
+            t0 = time.perf_counter()
+            PixelClassifier().fit(volume, scribbles).predict_slice(volume, z)
+            before.append(time.perf_counter() - t0 + OLD_WIDGET_PAUSE_S)
+    everything = now + first
+    rows = [[
+        name,
+        f"{statistics.median(everything):.3f}",
+        f"{max(everything):.3f}",
+        f"{statistics.median(first):.3f}" if first else "-",
+        f"{statistics.median(before):.2f}" if before else "-",
+        f"{len(everything)} strokes, {int((scribbles > 0).sum())} painted voxels",
+    ]]
+    return rows
+
+
+def _two_dots(shape, z) -> np.ndarray:
+    marks = np.zeros(shape, np.uint8)
+    marks[z, 0, 0], marks[z, -1, -1] = 1, 2
+    return marks
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="a 100-slice CT and 10 strokes")
+    parser.add_argument("--part", choices=("preview", "grow", "all"), default="all")
+    parser.add_argument("--no-before", action="store_true", help="skip timing the previous path")
+    args = parser.parse_args()
+    print(f"load average before: {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores\n")
+    n = 10 if args.quick else 20
+    if args.part in ("preview", "all"):
+        print("| image | median after a stroke (s) | slowest (s) | median of first strokes on a slice (s) | before (s) | strokes |")
+        print("|---|---|---|---|---|---|")
+        flair, tumour = brats_flair()
+        rows = bench_preview("BraTS FLAIR 240x240x155", flair, tumour, flair.array > flair.array.min(), n, not args.no_before)
+        for row in rows:
+            print("| " + " | ".join(row) + " |", flush=True)
+        ct, lungs = ct_volume(100 if args.quick else 300)
+        rows = bench_preview(f"CT phantom 512x512x{ct.array.shape[0]}", ct, lungs, ct.array > -500, n, not args.no_before)
+        for row in rows:
+            print("| " + " | ".join(row) + " |", flush=True)
+    print(f"\nload average after: {os.getloadavg()[0]:.2f}")
+
+
+if __name__ == "__main__":
+    main()
