@@ -68,6 +68,29 @@ def test_connected_threshold_estimated_range_and_mask(noisy_sphere):
     assert grown[12, 24, 30] == 0 and grown.sum() == truth.sum() - 1
 
 
+@pytest.mark.parametrize("dtype", [np.int16, np.float32])
+def test_connected_threshold_is_itks_region(shared_data, dtype):
+    """The flood fill grows exactly ITK's ConnectedThreshold region on a real CT (several
+    seeds, one out of range; fractional bounds on integers; NaNs never join)."""
+    from napari_medimg import read
+
+    ct = read(shared_data / "ct/pyradiomics_lung1/lung1_image.nrrd").array[18:30].astype(dtype)
+    if dtype == np.float32:
+        ct[5, 200:260, 100:300] = np.nan  # a stripe of missing values through the lung
+    seeds = [(6, 256, 150), (3, 300, 380), (9, 20, 20)]  # right lung, left lung, air outside the body
+    lower, upper = -1000.4, -399.6
+    ours = rg.connected_threshold(ct, seeds, lower=lower, upper=upper, fill_holes=False)
+    image = sitk.GetImageFromArray(np.nan_to_num(ct, nan=1e9))
+    itk = sitk.GetArrayFromImage(
+        sitk.ConnectedThreshold(image, seedList=[s[::-1] for s in seeds], lower=-1000.0 if dtype == np.int16 else lower,
+                                upper=-400.0 if dtype == np.int16 else upper, replaceValue=1)
+    )
+    assert ours.sum() > 100_000
+    np.testing.assert_array_equal(ours, itk)
+    filled = rg.connected_threshold(ct, seeds, lower=lower, upper=upper)  # default: holes filled
+    assert np.all(filled[itk == 1] == 1) and filled.sum() > ours.sum()
+
+
 def test_integer_bounds_are_rounded_inwards_not_truncated():
     image = np.array([[[10, 11, 12, 13]]], np.int16)
     out = rg.connected_threshold(image, [(0, 0, 1)], lower=10.5, upper=12.9, fill_holes=False)

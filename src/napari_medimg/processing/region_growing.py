@@ -6,15 +6,20 @@ Points layer holds *world* coordinates: convert them with
 :meth:`napari_medimg.volume.Volume.world_to_index` (the napari adapter does this)
 before calling these functions.
 
-SimpleITK does the growing (``ConnectedThreshold``, ``FastMarching``,
-``GradientMagnitudeRecursiveGaussian``) on an image that carries the voxel spacing, so
-``sigma`` and arrival times are in mm. ITK indexes voxels ``(x, y, z)``: the seed
-conversion is done in one place, :func:`_itk_seeds`, and a test pins that a seed at
-numpy index ``(z, y, x)`` lands on that voxel.
+Connected growing is a flood fill (scikit-image's ``flood``, face connectivity) over
+the voxels within the range: the same region as SimpleITK's ``ConnectedThreshold``
+(tested), faster on large regions, since nothing is copied into ITK and back. Fast
+marching runs in SimpleITK (``FastMarching``, ``GradientMagnitudeRecursiveGaussian``)
+on an image that carries the voxel spacing, so ``sigma`` and arrival times are in mm.
+ITK indexes voxels ``(x, y, z)``: the seed conversion is done in one place,
+:func:`_itk_seeds`, and a test pins that a seed at numpy index ``(z, y, x)`` lands on
+that voxel.
 
-All growers end with the same clean-up (:func:`_finish`): optional hole filling
-(3D, then slice by slice), optional surface smoothing (gaussian in mm) and removal of
-anything no longer connected to a seed.
+All growers end with the same clean-up (:func:`_finish`), done inside the region's
+bounding box (with the margin smoothing and opening need) rather than over the whole
+image: optional leak cutting, hole filling (slice by slice, which includes every hole
+enclosed in 3D), optional surface smoothing (gaussian in mm) and removal of anything no
+longer connected to a seed.
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ import numpy as np
 from scipy import ndimage
 
 from ..progress import CancelCheck, ProgressCallback, check_cancel, report
-from .morphology import ball_footprint, binary_dilation, binary_opening, fill_holes as _fill_holes, smooth_labels
+from .morphology import ball_footprint, binary_dilation, binary_opening, enclosed_background, smooth_labels
 from ._validate import check_image, check_mask, check_spacing
 from .denoise import _run_sitk_filter
 
@@ -153,28 +158,28 @@ def seed_statistics(
     return float(values.mean()), float(values.std())
 
 
-def _grow(array, index, lower, upper, mask, spacing) -> np.ndarray:
-    """Face-connected voxels with ``lower <= value <= upper`` reached from the seeds."""
-    import SimpleITK as sitk
+def _grow(array, index, lower, upper, mask) -> np.ndarray:
+    """Face-connected voxels with ``lower <= value <= upper`` (inside ``mask``) reached from
+    the seeds, as a boolean mask; NaNs never join. Equal to SimpleITK's ConnectedThreshold."""
+    from skimage.segmentation import flood
 
-    if mask is None and np.issubdtype(array.dtype, np.integer):
-        # ITK casts the bounds to the pixel type (truncating, overflowing): round inwards, clip
+    if np.issubdtype(array.dtype, np.integer):
+        # compare in the image's own type: bounds rounded inwards and clipped (as ITK casts them)
         info = np.iinfo(array.dtype)
-        low = float(np.clip(np.ceil(lower), info.min, info.max)) if np.isfinite(lower) else float(info.min)
-        high = float(np.clip(np.floor(upper), info.min, info.max)) if np.isfinite(upper) else float(info.max)
-        if lower > info.max or upper < info.min or low > high:
+        if lower > info.max or upper < info.min or np.ceil(lower) > np.floor(upper):
             return np.zeros(array.shape, bool)
-        image = _sitk_image(array, spacing)
-    elif mask is None:
-        image = _sitk_image(array, spacing)
-        finfo = np.finfo(array.dtype)
-        low, high = float(max(lower, finfo.min)), float(min(upper, finfo.max))
-    else:
-        inside = (array >= lower) & (array <= upper) & mask
-        image = _sitk_image(inside.view(np.uint8), spacing)
-        low, high = 1.0, 1.0
-    out = sitk.ConnectedThreshold(image, seedList=_itk_seeds(index), lower=low, upper=high, replaceValue=1)
-    return sitk.GetArrayFromImage(out).astype(bool, copy=False)
+        lower = array.dtype.type(np.clip(np.ceil(lower), info.min, info.max)) if np.isfinite(lower) else info.min
+        upper = array.dtype.type(np.clip(np.floor(upper), info.min, info.max)) if np.isfinite(upper) else info.max
+    inside = array >= lower
+    inside &= array <= upper
+    if mask is not None:
+        inside &= mask
+    region = None
+    for point in map(tuple, index):
+        if inside[point] and (region is None or not region[point]):  # a seed out of range grows nothing
+            grown = flood(inside.view(np.uint8), point, connectivity=1)
+            region = grown if region is None else (region | grown)
+    return np.zeros(array.shape, bool) if region is None else region
 
 
 def _presmooth(array: np.ndarray, sigma: float, spacing: tuple[float, ...]) -> np.ndarray:
@@ -237,6 +242,25 @@ def check_not_leaked(region: np.ndarray, spacing, *, what: str = "the grown regi
     )
 
 
+def _box_around(region: np.ndarray, margin: Sequence[int]) -> tuple[slice, ...] | None:
+    """The bounding box of ``region`` widened by ``margin`` voxels per axis (None when empty).
+
+    Reads the whole mask once along the first axis, then only the slices the region is in.
+    """
+    rows = np.flatnonzero(region.reshape(region.shape[0], -1).any(axis=1))
+    if rows.size == 0:
+        return None
+    z0, z1 = int(rows[0]), int(rows[-1]) + 1
+    box = [slice(max(0, z0 - margin[0]), min(region.shape[0], z1 + margin[0]))]
+    plane = region[z0:z1].any(axis=0)
+    for axis in range(plane.ndim):
+        other = tuple(a for a in range(plane.ndim) if a != axis)
+        hits = np.flatnonzero(plane.any(axis=other) if other else plane)
+        lo, hi, m, n = int(hits[0]), int(hits[-1]) + 1, margin[axis + 1], region.shape[axis + 1]
+        box.append(slice(max(0, lo - m), min(n, hi + m)))
+    return tuple(box)
+
+
 def _finish(
     region: np.ndarray,
     index: np.ndarray,
@@ -251,31 +275,42 @@ def _finish(
 ) -> np.ndarray:
     """Cut leaks, fill holes, smooth, keep what is connected to a seed; uint8 mask.
 
-    ``progress`` gets the fraction of these steps done; ``cancel`` is checked between them.
+    Everything happens inside the region's bounding box, widened by the reach of the
+    smoothing kernel and the opening ball, so the result equals the same steps on the
+    whole image. ``progress`` gets the fraction of these steps done; ``cancel`` is
+    checked between them.
     """
+    reach = max(4.0 * smoothing, opening)
+    margin = [int(np.ceil(reach / s)) + 2 for s in spacing]
+    box = _box_around(region, margin)
+    out = np.zeros(region.shape, np.uint8)
+    if box is None:
+        return out
+    offset = np.array([b.start for b in box])
+    stop = np.array([b.stop for b in box])
+    seeds = index[np.all((index >= offset) & (index < stop), axis=1)] - offset
+    part = region[box]
     if opening > 0:
-        region = _cut_leaks(region, index, opening, spacing)
+        part = _cut_leaks(part, seeds, opening, spacing)
     report(progress, 0.2)
     check_cancel(cancel)
-    region = region.view(np.uint8) if region.dtype == bool else region.astype(np.uint8)
-    if fill_holes:
-        region = _fill_holes(region)
-        report(progress, 0.4)
-        check_cancel(cancel)
-        if region.ndim == 3:
-            region = _fill_holes(region, per_slice=True)
+    part = part.astype(np.uint8)
+    if fill_holes:  # slice by slice: includes every hole enclosed in 3D
+        part[enclosed_background(part, per_slice=True)] = 1
     report(progress, 0.6)
     check_cancel(cancel)
     if smoothing > 0:
-        region = smooth_labels(region, sigma=smoothing, spacing=spacing)
+        part = smooth_labels(part, sigma=smoothing, spacing=spacing)
     report(progress, 0.8)
     check_cancel(cancel)
     if mask is not None:
-        region = region & mask.view(np.uint8)
-    components, _ = ndimage.label(region)
-    keep = np.unique(components[tuple(index.T)])
-    keep = keep[keep > 0]
-    return np.isin(components, keep).view(np.uint8)
+        part &= mask[box].view(np.uint8)
+    if opening > 0 or smoothing > 0 or mask is not None:  # may have cut pieces off the seeds
+        components, _ = ndimage.label(part)
+        keep = np.unique(components[tuple(seeds.T)])
+        part = np.isin(components, keep[keep > 0]).view(np.uint8)
+    out[box] = part
+    return out
 
 
 def connected_threshold(
@@ -345,7 +380,9 @@ def connected_threshold(
         upper = mean + multiplier * std if upper is None else upper
     if lower > upper:
         raise ValueError(f"lower ({lower}) must not exceed upper ({upper})")
-    region = _grow(array, index, lower, upper, mask, spacing)
+    region = _grow(array, index, lower, upper, mask)
+    if estimated:  # a flood is refused before any clean-up work
+        check_not_leaked(region, spacing)
     report(progress, 0.7)
     check_cancel(cancel)
     out = _finish(
@@ -424,7 +461,7 @@ def confidence_connected(
     region = None
     for step in range(int(iterations) + 1):
         check_cancel(cancel)
-        grown = _grow(array, index, mean - multiplier * std, mean + multiplier * std, mask, spacing)
+        grown = _grow(array, index, mean - multiplier * std, mean + multiplier * std, mask)
         report(progress, 0.9 * (step + 1) / (iterations + 1))
         if region is not None and (np.array_equal(grown, region) or not grown.any()):
             break  # converged, or the new range no longer holds the seeds: keep the last region
