@@ -99,6 +99,12 @@ def test_integer_bounds_are_rounded_inwards_not_truncated():
     assert out.sum() == 4
 
 
+def test_a_seed_outside_its_range_is_an_error_not_an_empty_mask():
+    image = np.array([[[10, 11, 12, 13]]], np.int16)
+    with pytest.raises(ValueError, match=r"nothing grew: no seed's value \(10\) lies within the range \[11, 12\]"):
+        rg.connected_threshold(image, [(0, 0, 0)], lower=11, upper=12)
+
+
 def test_confidence_connected_agrees_with_itk_on_isotropic_voxels(noisy_sphere):
     image, truth, _ = noisy_sphere
     image = image[::2].copy()  # roughly isotropic 1 mm voxels for the comparison

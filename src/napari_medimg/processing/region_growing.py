@@ -381,6 +381,14 @@ def connected_threshold(
     if lower > upper:
         raise ValueError(f"lower ({lower}) must not exceed upper ({upper})")
     region = _grow(array, index, lower, upper, mask)
+    if not region.any():
+        values = ", ".join(f"{v:.4g}" for v in array[tuple(index.T)][:5])
+        raise ValueError(
+            f"nothing grew: no seed's value ({values}) lies within the range [{lower:.4g}, {upper:.4g}]"
+            + (" estimated around it (the click is at the object's edge or in a thin structure). Click deeper inside "
+               "the object, raise the multiplier or the radius, or give the range (lower, upper)" if estimated else
+               ". Widen the range or click inside the object")
+        )
     if estimated:  # a flood is refused before any clean-up work
         check_not_leaked(region, spacing)
     report(progress, 0.7)
