@@ -99,6 +99,24 @@ def test_integer_bounds_are_rounded_inwards_not_truncated():
     assert out.sum() == 4
 
 
+@pytest.mark.parametrize("stop", [{"volume_ml": 4.0}, {"volume_ml": 150.0}, {"arrival_time": 12.0}])
+def test_fast_marching_in_a_box_around_the_seeds_equals_the_whole_image(shared_data, monkeypatch, stop):
+    """The front reaches only what lies within its travel time of a seed: marching in that
+    box (plus the gradient kernel's reach) gives the whole image's region (brain1 MR tumour)."""
+    from scipy import ndimage
+
+    from napari_medimg import read
+
+    image = read(shared_data / "mr/pyradiomics/brain1_image.nrrd")
+    label = read(shared_data / "mr/pyradiomics/brain1_label.nrrd").array > 0
+    seed = np.unravel_index(np.argmax(ndimage.distance_transform_edt(label)), label.shape)
+    boxed = rg.fast_marching(image.array, [seed], spacing=image.spacing, **stop)
+    monkeypatch.setattr(rg, "_box_of_seeds", lambda index, reach, spacing, shape: tuple(slice(0, n) for n in shape))
+    whole = rg.fast_marching(image.array, [seed], spacing=image.spacing, **stop)
+    assert whole.sum() > 100
+    assert np.count_nonzero(boxed != whole) <= 0.001 * whole.sum()  # identical up to the gradient filter's border
+
+
 def test_a_seed_outside_its_range_is_an_error_not_an_empty_mask():
     image = np.array([[[10, 11, 12, 13]]], np.int16)
     with pytest.raises(ValueError, match=r"nothing grew: no seed's value \(10\) lies within the range \[11, 12\]"):
