@@ -1,6 +1,6 @@
 """Interactive segmentation speed: what a user painting or clicking waits for.
 
-Run ``python benchmarks/bench_interactive.py [--quick] [--part preview|grow]``.
+Run ``python benchmarks/bench_interactive.py [--quick] [--part preview|grow|march]``.
 
 (a) **Scribble preview after a stroke** (the pixel classifier's live preview), median
     of 20 simulated strokes (lines 5 px wide, 30-80 px long, inside the expert
@@ -22,6 +22,8 @@ Run ``python benchmarks/bench_interactive.py [--quick] [--part preview|grow]``.
     component) against SimpleITK's ``ConnectedThreshold`` with the same seed and range on
     a 512 x 512 x 200 CT phantom, the lung1 CT and a BraTS FLAIR; alternating runs,
     medians; the ratio ours / SimpleITK.
+(c) **Fast marching** to 10, 50 and 500 mL from a lung seed on a 512 x 512 x 300 CT
+    phantom: in the box around the seed (now) and over the whole image (before).
 
 Not run by the tests. Prints Markdown tables with the machine's load.
 """
@@ -190,6 +192,29 @@ def bench_grow(quick: bool, repeat: int) -> list[list]:
     return rows
 
 
+def bench_fast_marching(quick: bool) -> list[list]:
+    """Fast marching to a volume from a lung seed on the CT phantom: in the box around the
+    seed (now) and over the whole image (before, the box forced to the image)."""
+    from napari_medimg.processing import region_growing
+
+    shape = (100 if quick else 300, 512, 512)
+    array = ct_phantom(shape).astype(np.float32)
+    seed = (shape[0] // 2, int(shape[1] * 0.48), int(shape[2] * 0.3))
+    whole = lambda index, reach, spacing, size: tuple(slice(0, n) for n in size)  # noqa: E731
+    boxed = region_growing._box_of_seeds
+    rows = []
+    for volume_ml in (10.0, 50.0, 500.0):
+        times = {}
+        for label, box in (("now", boxed), ("before", whole)):
+            region_growing._box_of_seeds = box
+            t0 = time.perf_counter()
+            region_growing.fast_marching(array, [seed], volume_ml=volume_ml, spacing=(1.0, 0.7, 0.7))
+            times[label] = time.perf_counter() - t0
+        region_growing._box_of_seeds = boxed
+        rows.append([f"CT phantom 512x512x{shape[0]}, lung seed, {volume_ml:g} mL", f"{times['now']:.2f}", f"{times['before']:.2f}"])
+    return rows
+
+
 def _two_dots(shape, z) -> np.ndarray:
     marks = np.zeros(shape, np.uint8)
     marks[z, 0, 0], marks[z, -1, -1] = 1, 2
@@ -199,7 +224,7 @@ def _two_dots(shape, z) -> np.ndarray:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a 100-slice CT and 10 strokes")
-    parser.add_argument("--part", choices=("preview", "grow", "all"), default="all")
+    parser.add_argument("--part", choices=("preview", "grow", "march", "all"), default="all")
     parser.add_argument("--no-before", action="store_true", help="skip timing the previous path")
     args = parser.parse_args()
     print(f"load average before: {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores\n")
@@ -219,6 +244,11 @@ def main() -> None:
         print("\n| region growing | range | ours (s) | SimpleITK (s) | ours / SimpleITK | notes |")
         print("|---|---|---|---|---|---|")
         for row in bench_grow(args.quick, 3 if args.quick else 15):
+            print("| " + " | ".join(row) + " |", flush=True)
+    if args.part in ("march", "all"):
+        print("\n| fast marching to a volume | now: box around the seeds (s) | before: whole image (s) |")
+        print("|---|---|---|")
+        for row in bench_fast_marching(args.quick):
             print("| " + " | ".join(row) + " |", flush=True)
     print(f"\nload average after: {os.getloadavg()[0]:.2f}")
 
