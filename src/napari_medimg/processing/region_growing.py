@@ -216,10 +216,30 @@ def _cut_leaks(region: np.ndarray, index: np.ndarray, radius: float, spacing) ->
 #: A region grown with an estimated range that covers more than this fraction of the image
 #: and reaches its border has leaked (into the background or the whole organ).
 LEAK_FRACTION = 0.5
+#: ... or that holds more than this share of the body (the voxels above the image's Otsu
+#: threshold) and more than :data:`BODY_LEAK_MIN` mL (cm² in 2D): a click in a lesion's dark
+#: core whose range also holds the whole brain. (An object that is the image's whole
+#: bright part, a phantom or a crop around a lesion, is smaller and passes.)
+BODY_FRACTION = 0.7
+BODY_LEAK_MIN = 100.0
 
 
-def check_not_leaked(region: np.ndarray, spacing, *, what: str = "the grown region") -> None:
-    """Refuse a region that flooded: more than half of the image and touching its border.
+def _body(image: np.ndarray) -> np.ndarray:
+    """The image's bright part: voxels above Otsu's threshold of a 1-in-64 subsample."""
+    from skimage.filters import threshold_otsu
+
+    step = tuple(slice(None, None, 4) for _ in range(image.ndim))
+    sample = image[step]
+    sample = sample[np.isfinite(sample)] if np.issubdtype(sample.dtype, np.floating) else sample.ravel()
+    if sample.size == 0 or sample.min() == sample.max():
+        return np.zeros(image.shape, bool)
+    return image > threshold_otsu(sample)
+
+
+def check_not_leaked(region: np.ndarray, spacing, *, what: str = "the grown region", image: np.ndarray | None = None) -> None:
+    """Refuse a region that flooded: more than half of the image and touching its border,
+    or (given the ``image``) more than :data:`BODY_FRACTION` of the body and over
+    :data:`BODY_LEAK_MIN` mL.
 
     Raises
     ------
@@ -227,19 +247,31 @@ def check_not_leaked(region: np.ndarray, spacing, *, what: str = "the grown regi
         With the region's size and what to do (the region is not returned).
     """
     count = int(np.count_nonzero(region))
-    if count <= LEAK_FRACTION * region.size:
-        return
-    edges = [np.take(region, i, axis=a).any() for a in range(region.ndim) for i in (0, -1)]
-    if not any(edges):
-        return
     volume = count * float(np.prod(spacing)) / (1000.0 if region.ndim == 3 else 1.0)
     unit = "mL" if region.ndim == 3 else "mm²"
-    raise ValueError(
-        f"{what} leaked: it fills {100.0 * count / region.size:.0f} % of the image ({volume:.0f} {unit}) and reaches "
-        "its border, so the range estimated around the click also holds the background. Click in the bright (or "
-        "typical) part of the object, lower the multiplier, set an opening to cut thin bridges, or give the range "
-        "(lower, upper) yourself"
+    advice = (
+        "Click in the bright (or typical) part of the object, lower the multiplier, set an opening to cut thin "
+        "bridges, or give the range (lower, upper) yourself"
     )
+    if count > LEAK_FRACTION * region.size:
+        edges = [np.take(region, i, axis=a).any() for a in range(region.ndim) for i in (0, -1)]
+        if any(edges):
+            raise ValueError(
+                f"{what} leaked: it fills {100.0 * count / region.size:.0f} % of the image ({volume:.0f} {unit}) and "
+                f"reaches its border, so the range estimated around the click also holds the background. {advice}"
+            )
+    large = volume > (BODY_LEAK_MIN if region.ndim == 3 else 100.0 * BODY_LEAK_MIN)  # mL, or cm² as mm²
+    if image is not None and large:
+        body = _body(image)
+        total = int(np.count_nonzero(body))
+        inside = int(np.count_nonzero(body & (region != 0)))
+        if total and inside > BODY_FRACTION * total:
+            raise ValueError(
+                f"{what} leaked: it holds {100.0 * inside / total:.0f} % of the body (the image's bright part; "
+                f"{volume:.0f} {unit} in all), so the range estimated around the click also holds the tissue around "
+                f"the object (a click in a lesion's dark core?). {advice}; on a brain MR FLAIR, Brain tumour from one click (FLAIR) "
+                "finds the tumour from its core"
+            )
 
 
 def _box_around(region: np.ndarray, margin: Sequence[int]) -> tuple[slice, ...] | None:
@@ -390,14 +422,14 @@ def connected_threshold(
                ". Widen the range or click inside the object")
         )
     if estimated:  # a flood is refused before any clean-up work
-        check_not_leaked(region, spacing)
+        check_not_leaked(region, spacing, image=array)
     report(progress, 0.7)
     check_cancel(cancel)
     out = _finish(
         region, index, fill_holes=fill_holes, smoothing=smoothing, spacing=spacing, mask=mask, opening=opening
     )
     if estimated:  # a range the user gave is theirs; an estimated one must not flood the image
-        check_not_leaked(out, spacing)
+        check_not_leaked(out, spacing, image=array)
     report(progress, 1.0)
     return out
 
@@ -480,7 +512,7 @@ def confidence_connected(
     out = _finish(
         region, index, fill_holes=fill_holes, smoothing=smoothing, spacing=spacing, mask=mask, opening=opening
     )
-    check_not_leaked(out, spacing)
+    check_not_leaked(out, spacing, image=array)
     report(progress, 1.0)
     return out
 
