@@ -22,7 +22,7 @@ def test_five_clicks_fill_one_labels_layer_and_undo_takes_back_the_last(make_nap
     assert organs.shape == image.data.shape
     widget = open_widget(viewer, "region_grow")
     widget.input_layer.value = image
-    assert widget.objects_layer.value is None  # the first click makes a new layer
+    assert widget.objects.chosen is None  # the first click makes a new layer
     seeds = viewer.add_points(np.zeros((1, 3)), name="clicks", size=3, units=image.units)
     widget.parameter_widgets["seeds"].value = seeds
     states = []
@@ -33,14 +33,14 @@ def test_five_clicks_fill_one_labels_layer_and_undo_takes_back_the_last(make_nap
         worker = widget.start(start_thread=False)
         with qtbot.waitSignal(worker.finished, timeout=60_000):
             worker.start()
-        target = widget.objects_layer.value
+        target = widget.objects.chosen
         assert target is not None and target.data.shape == image.data.shape
         data = np.asarray(target.data).copy()
         assert data[seed] != 0  # the click's voxel belongs to an object (this one, or an earlier one's)
         for before_id, before in enumerate(states, start=1):  # earlier objects keep every voxel and their id
             assert np.array_equal(data[states[-1] == before_id], np.full(np.count_nonzero(states[-1] == before_id), before_id))
         states.append(data)
-    layer = widget.objects_layer.value
+    layer = widget.objects.chosen
     final = np.asarray(layer.data)
     assert sorted(np.unique(final).tolist()) == [0, 1, 2, 3, 4, 5]
     assert sum(layer._type_string == "labels" for layer in viewer.layers) == 1  # one layer, five objects
@@ -48,9 +48,9 @@ def test_five_clicks_fill_one_labels_layer_and_undo_takes_back_the_last(make_nap
     # the lung lobe (object 3) is the lobe: Dice 0.73 against TotalSegmentator's (one click, defaults)
     lobe = final == 3
     assert 2 * np.count_nonzero(lobe & (organs == 11)) / (np.count_nonzero(lobe) + np.count_nonzero(organs == 11)) > 0.7
-    widget.undo_last_run()
+    widget.objects.undo_last_run()
     np.testing.assert_array_equal(np.asarray(layer.data), states[3])  # the fifth run only is gone
-    assert not widget.undo_button.enabled
+    assert not widget.objects.undo_button.enabled
     assert list(layer.features["index"]) == [0, 1, 2, 3, 4]
 
 

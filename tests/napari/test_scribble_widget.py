@@ -147,3 +147,28 @@ def test_preview_after_a_stroke_on_a_brats_flair_comes_within_0_3_s(make_napari_
     print("preview latencies (s):", [round(t, 3) for t in latencies])
     assert float(np.median(latencies)) < 0.3, latencies
     assert set(np.unique(preview.data).tolist()) <= {0, 1} and (preview.data == 1).any()
+
+
+def test_segmented_objects_can_go_into_an_existing_labels_layer(make_napari_viewer, qtbot):
+    viewer, widget, scribbles, tumour, z = _viewer_with_scribbles(make_napari_viewer)
+    widget.live.value = False
+    _paint_strokes(scribbles, tumour, z)
+    image = viewer.layers[0]
+    earlier = np.zeros(image.data.shape, np.uint8)
+    earlier[:, :10, :10] = 1  # an object segmented before, in a corner of the head's image
+    target = viewer.add_labels(earlier.copy(), name="objects", scale=image.scale, translate=image.translate)
+    widget.objects.layer.reset_choices()
+    widget.objects.layer.value = target
+    count = len(viewer.layers)
+    worker = widget.segment(start_thread=False)
+    with qtbot.waitSignal(worker.finished, timeout=120_000):
+        worker.start()
+    assert len(viewer.layers) == count  # no new layer: the tumour went into "objects"
+    data = np.asarray(target.data)
+    assert sorted(np.unique(data).tolist()) == [0, 1, 2]
+    np.testing.assert_array_equal(data[earlier == 1], 1)  # the earlier object kept every voxel
+    grown = data == 2
+    assert 2 * np.count_nonzero(grown & tumour) / (np.count_nonzero(grown) + np.count_nonzero(tumour)) > 0.6
+    assert list(target.features["index"]) == [0, 1, 2]
+    widget.objects.undo_last_run()
+    np.testing.assert_array_equal(np.asarray(target.data), earlier)

@@ -33,6 +33,7 @@ from .._napari.layers import (MEDIMG_KEY, add_layer, labels_features, layer_kind
                               volume_to_layer_data)
 from .._napari.preview import PREVIEW_LAYER_SUFFIX, preview_input, preview_layer_data, preview_result
 from ._viewer_events import follow_viewer
+from .objects_target import ObjectsTarget
 
 __all__ = ["OperationWidget", "make_operation_widget"]
 
@@ -93,24 +94,10 @@ class OperationWidget(Container):
             enabled=operation.previewable,
             tooltip=operation.preview_note,
         )
-        self.objects_layer: Any = None  # "add objects to": None = a new layer (labels results on the input grid)
-        self.paint_over = CheckBox(text="paint over earlier objects", value=False, visible=False)
-        self.undo_button = PushButton(text="Undo last run", enabled=False, visible=False)
-        self._undo: tuple[Any, tuple] | None = None  # (labels layer, spacing) of the last run's added objects
+        self.objects: ObjectsTarget | None = None  # "add objects to" (labels results on the input grid)
         self._seeded = any(p.is_layer and p.layer_kind == "points" for p in operation.parameters)
-        object_widgets: list = []
         if operation.output_kind == "labels" and operation.geometry == "same":
-            from typing import Optional
-
-            self.objects_layer = create_widget(
-                annotation=Optional[napari.layers.Labels], label="add objects to",
-                options={"tooltip": "A labels layer on the input's grid that collects the objects of every run under "
-                                    "new ids; empty: a new layer (then chosen for the next runs)."},
-            )
-            self.paint_over.visible = self.undo_button.visible = True
-            self.paint_over.tooltip = "New objects may replace earlier ones where they overlap (off: they only fill 0)."
-            self.undo_button.changed.connect(self.undo_last_run)
-            object_widgets = [self.objects_layer, self.paint_over, self.undo_button]
+            self.objects = ObjectsTarget(viewer)
         self.run_button = PushButton(text=f"Run {operation.title}")
         self.cancel_button = PushButton(text="Cancel", enabled=False)
         self.progress_bar = ProgressBar(value=0, min=0, max=100, label="progress")
@@ -119,7 +106,7 @@ class OperationWidget(Container):
                 self.input_layer,
                 *self.parameter_widgets.values(),
                 self.preview,
-                *object_widgets,
+                *(self.objects.widgets if self.objects is not None else []),
                 self.run_button,
                 self.cancel_button,
                 self.progress_bar,
@@ -395,8 +382,9 @@ class OperationWidget(Container):
         if self.operation.output_kind == "points":
             self._add_points(volume, features, name)
             return self.viewer.layers[-1].name
-        if self.objects_layer is not None and self.objects_layer.value is not None:
-            return self._add_objects(volume, self.objects_layer.value)
+        if self.objects is not None and self.objects.chosen is not None:
+            self.objects.add(volume.array, tuple(volume.spacing), self.operation.title)
+            return None  # not a workflow step: a workflow makes layers
         if self.operation.output_kind == "labels":
             data = volume_to_layer_data(volume, name=name, layer_type="labels", features=features)
             count = len(features["index"]) - 1
@@ -407,40 +395,9 @@ class OperationWidget(Container):
         else:
             data = volume_to_layer_data(volume, name=name, **image_display_kwargs(volume))
         layer = add_layer(self.viewer, *data)
-        if self.objects_layer is not None and self._seeded:  # the next clicks add their objects to this layer
-            self.objects_layer.reset_choices()
-            self.objects_layer.value = layer
+        if self.objects is not None and self._seeded:  # the next clicks add their objects to this layer
+            self.objects.choose(layer)
         return layer.name  # napari may have made the name unique
-
-    def _add_objects(self, volume: Any, layer: Any) -> str | None:
-        """Write the run's objects into ``layer`` under new ids (one undo entry)."""
-        from napari.utils.notifications import show_error, show_info
-
-        from .._napari.objects import add_objects
-
-        try:
-            ids = add_objects(layer, volume.array, paint_over=bool(self.paint_over.value))
-        except ValueError as exc:
-            show_error(f"{self.operation.title}: {exc}")
-            return None
-        if not ids:
-            show_info(f"{self.operation.title}: nothing new to add to '{layer.name}' (the result lies under earlier objects)")
-            return None
-        layer.features = labels_features(np.asarray(layer.data), volume.spacing)
-        self._undo = (layer, tuple(volume.spacing))
-        self.undo_button.enabled = True
-        added = ", ".join(str(i) for i in ids)
-        show_info(f"{layer.name}: object {added} added by {self.operation.title}")
-        return None  # not a workflow step: a workflow makes layers
-
-    def undo_last_run(self) -> None:
-        """Take back the objects the last run added (napari's undo of that layer's last edit)."""
-        undo, self._undo = self._undo, None
-        self.undo_button.enabled = False
-        if undo is not None and undo[0] in self.viewer.layers:
-            layer, spacing = undo
-            layer.undo()
-            layer.features = labels_features(np.asarray(layer.data), spacing)
 
     def _add_points(self, points: Any, features: dict, name: str) -> None:
         """A Points layer at the points' voxels, through the input layer's own transform."""

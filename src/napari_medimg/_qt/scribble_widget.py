@@ -16,8 +16,10 @@ with progress and cancel, optionally keeping only the regions that touch their o
 scribbles, and adds a labels layer and a probability map. Preview and result show the
 object classes in colour over the image: the background class is 0 there (transparent,
 also in 3D), and the status and the layer's features give each object's volume in mL.
-Adding layers never takes the active layer away from the one being painted. The
-trained classifier saves to a safe ``.npz`` file and applies to other images (features
+Adding layers never takes the active layer away from the one being painted. With a
+labels layer chosen in "add objects to", the object classes are added to it under new
+ids instead (earlier objects kept, one undo entry; see :class:`.objects_target.ObjectsTarget`).
+The trained classifier saves to a safe ``.npz`` file and applies to other images (features
 are in mm).
 """
 
@@ -35,6 +37,7 @@ from .._napari.layers import MEDIMG_KEY, add_layer, brush_size_pixels, labels_fe
 from .._napari.preview import preview_layer_data
 from ..progress import OperationCancelled
 from ._viewer_events import follow_viewer
+from .objects_target import ObjectsTarget
 
 __all__ = ["ScribbleClassifierWidget"]
 
@@ -105,6 +108,7 @@ class ScribbleClassifierWidget(Container):
         self.largest_scale = FloatSpinBox(value=4.0, min=0.1, max=50.0, step=0.5, label="largest scale (mm)")
         self.live = CheckBox(text="live preview while painting", value=True)
         self.clean_up = CheckBox(text="keep regions touching their scribbles", value=True)
+        self.objects = ObjectsTarget(napari_viewer)
         self.segment_button = PushButton(text="Segment volume")
         self.cancel_button = PushButton(text="Cancel", enabled=False)
         self.progress_bar = ProgressBar(value=0, min=0, max=100, label="progress")
@@ -116,7 +120,7 @@ class ScribbleClassifierWidget(Container):
             [
                 self.image_layer, self.scribbles_layer, self.new_scribbles, self.brush_mm, self.background_class,
                 self.smallest_scale, self.largest_scale,
-                self.live, self.clean_up, self.segment_button, self.cancel_button, self.progress_bar,
+                self.live, self.clean_up, *self.objects.widgets, self.segment_button, self.cancel_button, self.progress_bar,
                 self.model_path, self.save_button, self.load_button, self.status,
             ]
         )
@@ -383,6 +387,13 @@ class ScribbleClassifierWidget(Container):
             return
         classifier, labels, proba, features = result
         self.classifier, self._full = classifier, True
+        if self.objects.chosen is not None:
+            with self._keeping_active_layer():
+                if PREVIEW_NAME in self.viewer.layers:
+                    self.viewer.layers.remove(PREVIEW_NAME)
+            ids = self.objects.add(labels, tuple(image.spacing), "Pixel classifier")
+            self.status.value = f"segmented; object(s) {ids} added to {self.objects.chosen.name}" if ids else "segmented; nothing added"
+            return
         name = self.image_layer.value.name if self.image_layer.value is not None else "image"
         first = image.with_array(proba[0])
         with self._keeping_active_layer():
