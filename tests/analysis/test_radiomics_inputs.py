@@ -131,3 +131,32 @@ def test_two_dimensional_input():
     out = extract(image, Volume.from_array(labels))
     assert out["original_shape2D_PixelSurface"] == 49
     assert "original_glcm_Contrast" in out and not any("_shape_" in k for k in out)
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [
+        {"binWidth": 25},
+        {"binWidth": 25, "resegmentRange": [-3, 3], "resegmentMode": "sigma"},
+        {"binWidth": 10, "force2D": True, "force2Ddimension": 0},
+        {"binCount": 16, "symmetricalGLCM": False, "distances": [1, 2]},
+    ],
+)
+def test_cropping_to_the_label_first_changes_no_value(shared_data, monkeypatch, settings):
+    """The whole-image steps run on the label's box (lung1: 0.026 s instead of 0.137 s in all):
+    every feature is bit-identical to the whole-image path, the box is in image indices."""
+    from napari_medimg import read
+    from napari_medimg.analysis.radiomics import preprocessing, prepare_roi
+    from napari_medimg.analysis.radiomics.settings import resolve_settings
+
+    image = read(shared_data / "ct/pyradiomics_lung1/lung1_image.nrrd")
+    mask = read(shared_data / "ct/pyradiomics_lung1/lung1_label.nrrd")
+    cropped = extract(image, mask, settings)
+    box = prepare_roi(image, mask, settings).bounding_box
+    assert preprocessing._crop_to_label(image, mask, resolve_settings(dict(settings))) is not None
+    monkeypatch.setattr(preprocessing, "_crop_to_label", lambda *args: None)
+    whole = extract(image, mask, settings)
+    assert cropped.keys() == whole.keys()
+    for key, value in whole.items():
+        assert cropped[key] == value or (np.isnan(value) and np.isnan(cropped[key])), key
+    assert prepare_roi(image, mask, settings).bounding_box == box

@@ -111,7 +111,12 @@ def check_label(mask: sitk.Image, label: int) -> sitk.Image:
 
 def check_finite(image: sitk.Image) -> None:
     """Raise when the image holds NaN or infinite values."""
-    array = sitk.GetArrayViewFromImage(image)
+    check_finite_array(sitk.GetArrayViewFromImage(image))
+
+
+def check_finite_array(array: np.ndarray) -> None:
+    """:func:`check_finite` on a numpy array."""
+    array = np.asarray(array)
     if np.issubdtype(array.dtype, np.floating) and not np.all(np.isfinite(array)):
         n = int(np.count_nonzero(~np.isfinite(array)))
         raise RadiomicsInputError(
@@ -125,17 +130,57 @@ def same_grid(image: sitk.Image, mask: sitk.Image, tolerance: float | None) -> s
     Uses ITK's rule: origins and spacings may differ by ``tolerance * spacing[0]``,
     direction cosines by ``tolerance`` (default 1e-6, pyradiomics' ``geometryTolerance``).
     """
+    return _grid_difference(*(
+        {"size": list(i.GetSize()), "spacing": i.GetSpacing(), "origin": i.GetOrigin(), "direction": i.GetDirection()}
+        for i in (image, mask)
+    ), tolerance)
+
+
+def _grid_difference(image: dict[str, Any], mask: dict[str, Any], tolerance: float | None) -> str | None:
+    """:func:`same_grid` on ITK geometry dicts (``size``, ``spacing``, ``origin``, ``direction``)."""
     tol = 1e-6 if tolerance is None else float(tolerance)
-    if image.GetSize() != mask.GetSize():
-        return f"sizes differ (image {image.GetSize()}, mask {mask.GetSize()}, x/y/z)"
-    coordinate_tol = tol * image.GetSpacing()[0]
-    if not np.allclose(image.GetSpacing(), mask.GetSpacing(), rtol=0, atol=coordinate_tol):
-        return f"spacings differ (image {image.GetSpacing()}, mask {mask.GetSpacing()} mm, x/y/z)"
-    if not np.allclose(image.GetOrigin(), mask.GetOrigin(), rtol=0, atol=coordinate_tol):
-        return f"origins differ (image {image.GetOrigin()}, mask {mask.GetOrigin()} mm, x/y/z)"
-    if not np.allclose(image.GetDirection(), mask.GetDirection(), rtol=0, atol=tol):
+    if list(image["size"]) != list(mask["size"]):
+        return f"sizes differ (image {tuple(image['size'])}, mask {tuple(mask['size'])}, x/y/z)"
+    coordinate_tol = tol * image["spacing"][0]
+    if not np.allclose(image["spacing"], mask["spacing"], rtol=0, atol=coordinate_tol):
+        return f"spacings differ (image {tuple(image['spacing'])}, mask {tuple(mask['spacing'])} mm, x/y/z)"
+    if not np.allclose(image["origin"], mask["origin"], rtol=0, atol=coordinate_tol):
+        return f"origins differ (image {tuple(image['origin'])}, mask {tuple(mask['origin'])} mm, x/y/z)"
+    if not np.allclose(image["direction"], mask["direction"], rtol=0, atol=tol):
         return "directions differ"
     return None
+
+
+def _crop_to_label(image: Volume, mask: Volume, settings: dict[str, Any]) -> tuple[Volume, Volume, tuple[int, ...]] | None:
+    """Image and mask cut to the label's bounding box, and the box's start, when that gives
+    the same ROI arrays as the whole images: no normalisation or resampling (which look at
+    the whole image), an integer mask on the image's grid, the label present. None otherwise.
+
+    Every later step reads only the ROI's box (resegmentation only shrinks it), so the
+    features are identical; the whole-image work (UInt32 cast, label census, conversions to
+    SimpleITK) then runs on the box: on lung1 0.02 s instead of 0.12 s.
+    """
+    if settings["normalize"] or (settings["interpolator"] is not None and settings["resampledPixelSpacing"] is not None):
+        return None
+    if image.rgb or mask.rgb or image.leading_shape or mask.leading_shape:
+        return None
+    labels = np.asarray(mask.array)
+    if not (labels.dtype == bool or np.issubdtype(labels.dtype, np.integer)) or labels.shape != image.array.shape:
+        return None
+    if _grid_difference(image.itk_geometry(), mask.itk_geometry(), settings["geometryTolerance"]) is not None:
+        return None
+    roi = labels == settings["label"]
+    if not roi.any():
+        return None  # the full check names the labels present
+    box = bounding_box(roi)
+    crop = tuple(slice(a, b) for a, b in box)
+    start = tuple(a for a, _ in box)
+    origin = tuple(float(v) for v in image.index_to_world(np.asarray(start, float)))
+    return (
+        dataclasses.replace(image, array=np.asarray(image.array)[crop], origin=origin),
+        dataclasses.replace(mask, array=labels[crop], origin=origin),
+        start,
+    )
 
 
 def _roi_inside_image(image: sitk.Image, mask: sitk.Image, label: int) -> np.ndarray:
@@ -167,12 +212,19 @@ def _resample_mask_to(image: sitk.Image, mask: sitk.Image) -> sitk.Image:
 
 
 def bounding_box(mask: np.ndarray) -> tuple[tuple[int, int], ...]:
-    """(start, stop) of the True voxels along each axis."""
-    box = []
-    for axis in range(mask.ndim):
-        other = tuple(a for a in range(mask.ndim) if a != axis)
-        hit = np.flatnonzero(mask.any(axis=other))
-        box.append((int(hit[0]), int(hit[-1]) + 1))
+    """(start, stop) of the True voxels along each axis (the mask must hold one).
+
+    One pass over the whole mask finds the first axis's extent; the others are read from
+    those slices only (a small ROI in a CT costs a fraction of three full passes).
+    """
+    rows = np.flatnonzero(mask.reshape(mask.shape[0], -1).any(axis=1))
+    box = [(int(rows[0]), int(rows[-1]) + 1)]
+    if mask.ndim > 1:
+        plane = mask[box[0][0] : box[0][1]].any(axis=0)
+        for axis in range(plane.ndim):
+            other = tuple(a for a in range(plane.ndim) if a != axis)
+            hit = np.flatnonzero(plane.any(axis=other) if other else plane)
+            box.append((int(hit[0]), int(hit[-1]) + 1))
     return tuple(box)
 
 
@@ -321,6 +373,12 @@ def prepare(image: Volume, mask: Volume, settings: dict[str, Any]) -> PreparedRO
         Empty mask, missing label, NaNs, grids that differ, ROI too small.
     """
     label = settings["label"]
+    offset: tuple[int, ...] = (0,) * image.spatial_ndim
+    if image.spatial_ndim == mask.spatial_ndim:
+        check_finite_array(image.array)  # NaNs anywhere are refused, as without the crop
+        cropped = _crop_to_label(image, mask, settings)
+        if cropped is not None:
+            image, mask, offset = cropped
     image_img = volume_to_image(image)
     mask_img = volume_to_image(mask)
     if image_img.GetDimension() != mask_img.GetDimension():
@@ -359,12 +417,13 @@ def prepare(image: Volume, mask: Volume, settings: dict[str, Any]) -> PreparedRO
             shape_roi = roi
     crop = tuple(slice(a, b) for a, b in box)
     shape_crop = tuple(slice(a, b) for a, b in shape_box)
+    shift = (0,) * (len(box) - len(offset)) + tuple(offset)  # 2D input became one-slice 3D
     return PreparedROI(
         image=np.ascontiguousarray(image_arr[crop]),
         mask=np.ascontiguousarray(roi[crop]),
         shape_mask=np.ascontiguousarray(shape_roi[shape_crop]),
         spacing=spacing,
-        bounding_box=box,
+        bounding_box=tuple((a + d, b + d) for (a, b), d in zip(box, shift)),
     )
 
 
