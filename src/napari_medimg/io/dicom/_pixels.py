@@ -205,9 +205,14 @@ def apply_rescale(stack: np.ndarray, slopes: np.ndarray, intercepts: np.ndarray)
         return stack
     expand = (...,) + (np.newaxis,) * (stack.ndim - slopes.ndim)
     if np.all(slopes == 1) and np.all(intercepts == np.round(intercepts)) and stack.size:
-        low = float(stack.min()) + float(intercepts.min())
-        high = float(stack.max()) + float(intercepts.max())
+        smallest, largest = float(stack.min()), float(stack.max())
+        low, high = smallest + float(intercepts.min()), largest + float(intercepts.max())
         if _fits(np.dtype(np.int16), low, high):
+            if _fits(np.dtype(np.int16), smallest, largest) and _fits(np.dtype(np.int16), intercepts.min(), intercepts.max()):
+                # stored values, intercepts and sums all fit int16: add in int16, no wider copy
+                out = stack.astype(np.int16)
+                out += intercepts.astype(np.int16)[expand]
+                return out
             out = stack.astype(np.int32) + intercepts.astype(np.int32)[expand]
             return out.astype(np.int16)
     out = stack.astype(np.float32)
