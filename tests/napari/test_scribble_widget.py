@@ -172,3 +172,29 @@ def test_segmented_objects_can_go_into_an_existing_labels_layer(make_napari_view
     assert list(target.features["index"]) == [0, 1, 2]
     widget.objects.undo_last_run()
     np.testing.assert_array_equal(np.asarray(target.data), earlier)
+
+
+def test_preview_on_a_2d_radiograph(make_napari_viewer, qtbot, shared_data):
+    """A chest radiograph opened by napari's own reader (a 2D picture): strokes in the lungs
+    and around them give a preview of the whole picture that finds the lungs."""
+    from skimage.io import imread
+
+    folder = shared_data / "xray" / "cxr_lungs_montgomery"
+    viewer = make_napari_viewer()
+    (image,) = viewer.open(folder / "images" / "1.jpg", plugin=None)
+    lungs = imread(folder / "masks" / "1-mask.png") > 0
+    assert lungs.shape == image.data.shape
+    widget = open_widget(viewer, "scribble_classifier")
+    widget.image_layer.value = image
+    scribbles = widget.add_scribbles_layer()
+    inside = ndimage.binary_erosion(lungs, iterations=15)
+    outside = ~ndimage.binary_dilation(lungs, iterations=15)
+    for mask, value in ((inside, 1), (outside, 2)):
+        rows, cols = np.nonzero(mask & (np.add.outer(np.arange(512), np.arange(512)) % 9 == 0))
+        scribbles.data_setitem((rows, cols), value)  # strokes: emit events.paint
+    qtbot.waitUntil(lambda: PREVIEW_NAME in viewer.layers, timeout=60_000)
+    shown = np.asarray(viewer.layers[PREVIEW_NAME].data) == 1
+    assert shown.shape == lungs.shape
+    dice = 2 * np.count_nonzero(shown & lungs) / (np.count_nonzero(shown) + np.count_nonzero(lungs))
+    assert dice > 0.8, dice
+    assert widget.status.value.startswith("preview of the image")

@@ -241,8 +241,9 @@ class ScribbleClassifierWidget(Container):
     def _painted(self) -> np.ndarray | None:
         """A copy of the scribbles (painting goes on) when two classes are painted, else None."""
         scribbles = np.array(self.scribbles_layer.value.data)
-        painted = scribbles.reshape(scribbles.shape[0], -1).any(axis=1) if scribbles.ndim == 3 else [True]
-        if len(np.unique(scribbles[painted])) < 3:  # 0 and at least two classes
+        # classes present, read from the painted slices only (a 2D image is one slice)
+        values = scribbles[scribbles.reshape(scribbles.shape[0], -1).any(axis=1)] if scribbles.ndim == 3 else scribbles
+        if np.count_nonzero(np.unique(values)) < 2:
             self.status.value = "paint at least two classes (e.g. 1 = object, 2 = background)"
             return None
         return scribbles
