@@ -18,7 +18,7 @@ import numpy as np
 
 from ..volume import Volume, check_same_grid
 
-__all__ = ["crop_to_box", "crop_to_labels", "labels_bounding_box"]
+__all__ = ["crop_to_box", "crop_to_labels", "labels_bounding_box", "mask_extent"]
 
 # Tolerances for "the same grid": spacing relative, origin as a fraction of the smallest
 # voxel (NIfTI stores geometry in float32), direction absolute.
@@ -103,6 +103,26 @@ def crop_to_box(
     )
 
 
+def mask_extent(mask: np.ndarray) -> tuple[tuple[int, int], ...] | None:
+    """Half-open ``(start, stop)`` of the True voxels along each axis; None for an empty mask.
+
+    One pass over the whole mask finds the first axis's extent; the other axes are read
+    from those slices only (a small object in a CT costs a fraction of a pass per axis).
+    """
+    mask = np.asarray(mask)
+    rows = np.flatnonzero(mask.reshape(mask.shape[0], -1).any(axis=1))
+    if rows.size == 0:
+        return None
+    box = [(int(rows[0]), int(rows[-1]) + 1)]
+    if mask.ndim > 1:
+        plane = mask[box[0][0] : box[0][1]].any(axis=0)
+        for axis in range(plane.ndim):
+            other = tuple(a for a in range(plane.ndim) if a != axis)
+            hits = np.flatnonzero(plane.any(axis=other) if other else plane)
+            box.append((int(hits[0]), int(hits[-1]) + 1))
+    return tuple(box)
+
+
 def labels_bounding_box(
     labels: Volume,
     *,
@@ -152,13 +172,11 @@ def labels_bounding_box(
         present = present[present != 0]
         shown = ", ".join(str(int(p)) for p in present[:20]) + (" ..." if len(present) > 20 else "")
         raise ValueError(f"label {label} does not occur in the labels (present: {shown or 'none'})")
-    n = labels.spatial_ndim
     start, stop = [], []
-    for axis in range(n):
-        hits = np.flatnonzero(mask.any(axis=tuple(a for a in range(n) if a != axis)))
+    for axis, (lo, hi) in enumerate(mask_extent(mask)):  # type: ignore[union-attr]
         margin = int(math.ceil(margin_mm / labels.spacing[axis] - 1e-9)) if margin_mm else 0
-        start.append(max(0, int(hits[0]) - margin))
-        stop.append(min(mask.shape[axis], int(hits[-1]) + 1 + margin))
+        start.append(max(0, lo - margin))
+        stop.append(min(mask.shape[axis], hi + margin))
     return tuple(start), tuple(stop)
 
 

@@ -32,6 +32,7 @@ from scipy import ndimage
 from ..progress import CancelCheck, ProgressCallback, check_cancel, report
 from .morphology import ball_footprint, binary_dilation, binary_opening, enclosed_background, smooth_labels
 from ._validate import check_image, check_mask, check_spacing
+from .crop import mask_extent
 from .denoise import _run_sitk_filter
 
 __all__ = [
@@ -275,22 +276,11 @@ def check_not_leaked(region: np.ndarray, spacing, *, what: str = "the grown regi
 
 
 def _box_around(region: np.ndarray, margin: Sequence[int]) -> tuple[slice, ...] | None:
-    """The bounding box of ``region`` widened by ``margin`` voxels per axis (None when empty).
-
-    Reads the whole mask once along the first axis, then only the slices the region is in.
-    """
-    rows = np.flatnonzero(region.reshape(region.shape[0], -1).any(axis=1))
-    if rows.size == 0:
+    """The bounding box of ``region`` widened by ``margin`` voxels per axis (None when empty)."""
+    extent = mask_extent(region)
+    if extent is None:
         return None
-    z0, z1 = int(rows[0]), int(rows[-1]) + 1
-    box = [slice(max(0, z0 - margin[0]), min(region.shape[0], z1 + margin[0]))]
-    plane = region[z0:z1].any(axis=0)
-    for axis in range(plane.ndim):
-        other = tuple(a for a in range(plane.ndim) if a != axis)
-        hits = np.flatnonzero(plane.any(axis=other) if other else plane)
-        lo, hi, m, n = int(hits[0]), int(hits[-1]) + 1, margin[axis + 1], region.shape[axis + 1]
-        box.append(slice(max(0, lo - m), min(n, hi + m)))
-    return tuple(box)
+    return tuple(slice(max(0, lo - m), min(n, hi + m)) for (lo, hi), m, n in zip(extent, margin, region.shape))
 
 
 def _finish(

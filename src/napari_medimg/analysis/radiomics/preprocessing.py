@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import SimpleITK as sitk
 
+from ...processing.crop import mask_extent
 from ...volume import Volume
 
 __all__ = [
@@ -212,20 +213,10 @@ def _resample_mask_to(image: sitk.Image, mask: sitk.Image) -> sitk.Image:
 
 
 def bounding_box(mask: np.ndarray) -> tuple[tuple[int, int], ...]:
-    """(start, stop) of the True voxels along each axis (the mask must hold one).
-
-    One pass over the whole mask finds the first axis's extent; the others are read from
-    those slices only (a small ROI in a CT costs a fraction of three full passes).
-    """
-    rows = np.flatnonzero(mask.reshape(mask.shape[0], -1).any(axis=1))
-    box = [(int(rows[0]), int(rows[-1]) + 1)]
-    if mask.ndim > 1:
-        plane = mask[box[0][0] : box[0][1]].any(axis=0)
-        for axis in range(plane.ndim):
-            other = tuple(a for a in range(plane.ndim) if a != axis)
-            hit = np.flatnonzero(plane.any(axis=other) if other else plane)
-            box.append((int(hit[0]), int(hit[-1]) + 1))
-    return tuple(box)
+    """(start, stop) of the True voxels along each axis (the mask must hold one)."""
+    extent = mask_extent(mask)
+    assert extent is not None, "bounding_box of an empty mask"
+    return extent
 
 
 def check_roi(mask: np.ndarray, settings: dict[str, Any], what: str = "mask") -> tuple[tuple[int, int], ...]:
