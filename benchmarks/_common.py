@@ -93,13 +93,43 @@ class PeakRSS:
 
 
 def timed(function, repeat):
-    best, result = float("inf"), None
+    """Median time of ``repeat`` runs of ``function`` and its last result."""
+    times, result = [], None
     for _ in range(repeat):
         result = None
         t0 = time.perf_counter()
         result = function()
-        best = min(best, time.perf_counter() - t0)
-    return best, result
+        times.append(time.perf_counter() - t0)
+    return float(np.median(times)), result
+
+
+def load_line() -> str:
+    """The machine's load average and cores, printed with every table."""
+    one, five, _ = os.getloadavg()
+    return f"load average {one:.2f} (1 min), {five:.2f} (5 min) on {len(os.sched_getaffinity(0))} cores"
+
+
+def in_z_slabs(function, volume: np.ndarray, halo: int, workers: int | None = None) -> np.ndarray:
+    """Run a raw library's filter on z-slabs of ``volume`` in threads, as a user with N cores would.
+
+    Each slab is given ``halo`` extra planes on each side (the filter's reach along z) and
+    only its own planes are kept, so the result equals one call on the whole volume.
+    scipy.ndimage and scikit-image release the GIL in their loops, so this is what a
+    user gets from them on ``workers`` cores (default: all this process may use).
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    workers = workers or len(os.sched_getaffinity(0))
+    bounds = np.linspace(0, volume.shape[0], workers + 1).astype(int)
+    parts = [(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
+
+    def slab(part):
+        z0, z1 = part
+        lo, hi = max(0, z0 - halo), min(volume.shape[0], z1 + halo)
+        return function(volume[lo:hi])[z0 - lo : z0 - lo + (z1 - z0)]
+
+    with ThreadPoolExecutor(len(parts)) as pool:
+        return np.concatenate(list(pool.map(slab, parts)))
 
 
 def sitk_image(array, spacing, pixel=None):
@@ -145,7 +175,9 @@ def base_parser(doc: str) -> argparse.ArgumentParser:
     """``--size X Y Z`` and ``--repeat N``, the options every benchmark has."""
     parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
     parser.add_argument("--size", nargs=3, type=int, default=[512, 512, 200], metavar=("X", "Y", "Z"))
-    parser.add_argument("--repeat", type=int, default=1, help="runs per timing; the best is kept")
+    parser.add_argument(
+        "--repeat", type=int, default=1, help="alternating rounds (ours, then each raw library); the median is kept"
+    )
     return parser
 
 
@@ -166,29 +198,55 @@ class Runner:
 
     def bench(self, name, ours, raws, *, exact=False, data=None, out_bytes=None, extra=None, note=None):
         data = self.data if data is None else data
-        with PeakRSS() as mem:
-            t_ours, out = timed(ours, self.repeat)
-        out_bytes = out_bytes if out_bytes is not None else out.nbytes
-        raw_times, extra_times = {}, {}
-        notes = []
-        for group, times in ((raws, raw_times), (extra or {}, extra_times)):
+        calls = {"ours": ours}
+        groups = {}
+        for group_name, group in (("raw", raws), ("extra", extra or {})):
             for raw_name, (raw, raw_exact) in group.items():
-                t_raw, ref = timed(raw, self.repeat)
-                times[raw_name] = t_raw
-                mode = raw_exact if raw_exact is None or raw_exact == "labels" else (exact and raw_exact)
-                notes.append(f"{raw_name}{'*' if group is extra else ''}: {compare(out, ref, mode)}")
-                del ref
+                calls[raw_name] = raw
+                groups[raw_name] = (group_name, raw_exact)
+        # alternating rounds (ours, raw 1, raw 2, ours, ...): a slow minute on a shared
+        # machine hits every library alike; the median of the rounds is reported
+        times = {key: [] for key in calls}
+        results = {}
+        peak_mb = 0.0
+        ours()  # untimed first call: numba loads its compiled kernels, torch and SimpleITK start up
+        for _ in range(self.repeat):
+            for key, call in calls.items():
+                results[key] = None
+                if key == "ours":
+                    with PeakRSS() as mem:
+                        t0 = time.perf_counter()
+                        results[key] = call()
+                        times[key].append(time.perf_counter() - t0)
+                    peak_mb = max(peak_mb, mem.extra_mb)
+                else:
+                    t0 = time.perf_counter()
+                    results[key] = call()
+                    times[key].append(time.perf_counter() - t0)
+        median = {key: float(np.median(v)) for key, v in times.items()}
+        out = results.pop("ours")
+        out_bytes = out_bytes if out_bytes is not None else out.nbytes
+        raw_times, extra_times, notes = {}, {}, []
+        for raw_name, ref in results.items():
+            group_name, raw_exact = groups[raw_name]
+            (raw_times if group_name == "raw" else extra_times)[raw_name] = median[raw_name]
+            mode = raw_exact if raw_exact is None or raw_exact == "labels" else (exact and raw_exact)
+            notes.append(f"{raw_name}{'*' if group_name == 'extra' else ''}: {compare(out, ref, mode)}")
+        del results
         if note:
             notes.append(note)
+        t_ours = median["ours"]
         fastest = min(raw_times, key=raw_times.get)
         ratio = t_ours / raw_times[fastest]
         shown = dict(raw_times)
         shown.update({f"{k}*": v for k, v in extra_times.items()})
-        self.rows.append((name, t_ours, shown, fastest, ratio, mem.extra_mb, (data.nbytes + out_bytes) / 2**20, notes))
+        self.rows.append((name, t_ours, shown, fastest, ratio, peak_mb, (data.nbytes + out_bytes) / 2**20, notes))
         print(f"  {name:32s} ours {t_ours:7.2f}s  fastest raw {fastest} {raw_times[fastest]:7.2f}s  ratio {ratio:.2f}", flush=True)
         del out
 
     def print_table(self):
+        print()
+        print(f"Medians of {self.repeat} alternating round(s); {load_line()} at the end.")
         print()
         header = f"| operation | ours (s) | raw libraries (s) | fastest | ratio ours/fastest | peak extra RSS (MB) | input+output (MB) | agreement |"
         print(header)

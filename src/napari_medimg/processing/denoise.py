@@ -20,7 +20,8 @@ Conventions shared by all filters here:
 * **NaN**: rejected with a ValueError (fill them first, e.g. ``np.nan_to_num``);
   infinities propagate.
 * **Speed**: neighbourhood filters run on cache-sized blocks in a thread pool
-  (see :mod:`._filters_stencil`); the median uses a pruned selection network.
+  (see :mod:`._filters_stencil`); the median uses a pruned selection network,
+  compiled with numba for footprints up to 27 elements (:mod:`._compiled_median`).
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from scipy import ndimage
 
 from ..dtypes import float_dtype_for
 from ..progress import CancelCheck, ProgressCallback, check_cancel, default_workers, map_chunks, report
+from ._compiled_median import median_kernel
 from ._filters_stencil import apply_program, median_program, run_blocks
 from ._validate import check_image
 
@@ -56,6 +58,9 @@ FOOTPRINTS = ("box", "ball")
 UNITS = ("mm", "voxels")
 # Above this many footprint elements the median falls back to scipy.ndimage
 _MAX_NETWORK = 1000
+# Output elements per block of the compiled median (numba kernel, no GIL): big enough
+# that the per-block Python work is noise, small enough for progress and Cancel
+_COMPILED_BLOCK = 1 << 17
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -322,7 +327,11 @@ def _order_or_mean(
             report(sub_progress, 1.0)
             return volume.astype(out_dtype, copy=True)
         separable = shape == "box" and kind != "median"
-        if kind == "median":
+        if kind == "median" and (compiled := median_kernel(offsets, r3)) is not None:
+            kernel = compiled
+            block = _COMPILED_BLOCK
+            planes = 1
+        elif kind == "median":
             program, n_scratch, result = median_program(n)
 
             def kernel(padded: np.ndarray, out: np.ndarray) -> None:
