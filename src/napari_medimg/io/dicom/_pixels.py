@@ -5,6 +5,8 @@ Conventions
 * Stored values come from pydicom's ``pixel_array``, which already masks unused
   high bits of unsigned data and sign-extends signed data from ``HighBit`` (so a
   12-bit signed image gives -2048..2047), and converts YBR colour to RGB.
+  Uncompressed greyscale data are read straight from their bytes with the same rule
+  (:func:`_native_pixels`: the same values, without the decoder machinery).
 * ``PALETTE COLOR`` is expanded to RGB with :func:`pydicom.pixels.apply_color_lut`
   (8- or 16-bit per channel, as the LUT says).
 * ``MONOCHROME1`` (bright = low value, usual for CR/DX) is inverted on the stored
@@ -103,7 +105,60 @@ def invert_monochrome1(stored: np.ndarray, ds: Dataset) -> np.ndarray:
     return (np.int64(high + low) - stored.astype(np.int64)).astype(stored.dtype)
 
 
+#: Uncompressed little-endian transfer syntaxes: their pixel data are the values themselves.
+_NATIVE_SYNTAXES = frozenset({"1.2.840.10008.1.2", "1.2.840.10008.1.2.1"})
+
+
+def _native_pixels(ds: Dataset) -> np.ndarray | None:
+    """Stored values of uncompressed greyscale pixel data read straight from its bytes.
+
+    The same array as pydicom's ``pixel_array`` (unused high bits masked for unsigned
+    data, sign-extended for signed data) without its decoder machinery, which costs
+    more than the copy on a 512 x 512 slice. None when the dataset is anything else
+    (compressed, colour, big-endian, unusual bit layout, short or odd pixel data):
+    pydicom then decodes it and reports what is wrong.
+    """
+    meta = getattr(ds, "file_meta", None)
+    if meta is None or str(meta.get("TransferSyntaxUID", "")) not in _NATIVE_SYNTAXES:
+        return None
+    allocated = _header_int(ds, "BitsAllocated", 0)
+    stored = _header_int(ds, "BitsStored", 0)
+    signed = _header_int(ds, "PixelRepresentation", -1)
+    rows, columns = _header_int(ds, "Rows", 0), _header_int(ds, "Columns", 0)
+    frames = _header_int(ds, "NumberOfFrames", -1) if "NumberOfFrames" in ds else 1  # damaged: pydicom says so
+    if (
+        allocated not in (8, 16, 32)
+        or not 1 <= stored <= allocated
+        or _header_int(ds, "HighBit", -1) != stored - 1
+        or signed not in (0, 1)
+        or _header_int(ds, "SamplesPerPixel", 1) != 1
+        or str(ds.get("PhotometricInterpretation", "")).strip() not in ("MONOCHROME1", "MONOCHROME2")
+        or rows < 1
+        or columns < 1
+        or frames < 1
+        or "PixelData" not in ds
+    ):
+        return None
+    data = ds.PixelData
+    count = rows * columns * frames
+    if not isinstance(data, (bytes, bytearray)) or len(data) not in (count * allocated // 8, count * allocated // 8 + 1):
+        return None
+    dtype = np.dtype(f"<{'i' if signed else 'u'}{allocated // 8}")
+    array = np.frombuffer(data, dtype, count).reshape((frames, rows, columns) if frames > 1 else (rows, columns))
+    unused = allocated - stored
+    if unused and signed:
+        array = (array << unused) >> unused  # arithmetic shift: sign-extended from HighBit
+    elif unused:
+        array = array & dtype.type((1 << stored) - 1)
+    else:
+        array = array.copy()  # writable, and not holding the file's bytes
+    return array.astype(array.dtype.newbyteorder("="), copy=False)
+
+
 def _decode(ds: Dataset, source: str) -> np.ndarray:
+    native = _native_pixels(ds)
+    if native is not None:
+        return native
     if "PixelData" not in ds and "FloatPixelData" not in ds and "DoubleFloatPixelData" not in ds:
         kind = str(ds.get("Modality", "")) or "this object"
         raise ImageReadError(
