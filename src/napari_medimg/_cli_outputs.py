@@ -107,7 +107,7 @@ def write_text_output(text: str, path: str | os.PathLike, *, overwrite: bool) ->
 
 
 def write_table_output(table: dict[str, Any], path: str | os.PathLike, *, overwrite: bool) -> Path:
-    """Write a column table as CSV to ``path`` atomically (see ``analysis.measure.write_csv``)."""
-    from .analysis.measure import write_csv
+    """Write a column table as CSV to ``path`` atomically (see ``io.csv_table.write_csv``)."""
+    from .io.csv_table import write_csv
 
     return write_csv(table, path, overwrite=overwrite)

@@ -119,7 +119,7 @@ def _cmd_features(args: argparse.Namespace) -> int:
     import numpy as np
 
     from . import read
-    from .analysis.measure import write_csv
+    from .io.csv_table import write_csv
     from .analysis.radiomics import ParameterSet, extract
 
     from ._cli_outputs import check_output, write_table_output, write_text_output

@@ -187,7 +187,7 @@ class RecipeWidget(Container):
         """Write the report (napari's picture of the canvas) and each table as CSV; returns the HTML path."""
         from napari.utils.notifications import show_error
 
-        from ..analysis.measure import write_csv
+        from ..io.csv_table import write_csv
         from ..pipeline.report import write_report
 
         folder = str(self.report_folder.value)

@@ -63,7 +63,7 @@ def run_case(workflow_data: dict, case_data: dict, output_dir: str) -> dict:
     memory limit bounds every budget check (:func:`napari_medimg.budget.set_memory_ceiling`):
     a case that would not fit is refused with the figures before the worker runs out.
     """
-    from ..analysis.measure import write_csv
+    from ..io.csv_table import write_csv
     from ..budget import format_bytes, set_memory_ceiling
     from ..io import read, write
 
