@@ -35,12 +35,13 @@ import os
 import statistics
 import sys
 import time
+import tracemalloc
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import ct_labels, ct_phantom  # noqa: E402  (shared benchmark helpers, same folder)
+from _common import ct_labels, ct_phantom, load_line  # noqa: E402  (shared benchmark helpers, same folder)
 
 from napari_medimg import read  # noqa: E402
 from napari_medimg.analysis.pixel_classifier import PixelClassifier, SliceFeatureCache  # noqa: E402
@@ -184,9 +185,14 @@ def bench_grow(quick: bool, repeat: int) -> list[list]:
                 results[key] = function()
                 times[key].append(time.perf_counter() - t0)
         t_ours, t_raw = statistics.median(times["ours"]), statistics.median(times["raw"])
+        tracemalloc.start()  # untimed run: numpy's allocations at the peak (RSS misses heap reuse)
+        ours()
+        peak_mb = tracemalloc.get_traced_memory()[1] / 2**20
+        tracemalloc.stop()
         grown, filled = results["raw"] != 0, results["ours"] != 0
         rows.append([
             name, f"[{lower:.4g}, {upper:.4g}]", f"{t_ours:.3f}", f"{t_raw:.3f}", f"{t_ours / t_raw:.2f}",
+            f"{peak_mb:.0f} / {array.nbytes / 2**20:.0f} / {array.size / 2**20:.0f}",
             f"{int(grown.sum())} voxels grown, {int(filled.sum() - grown.sum())} filled as holes; ours contains SimpleITK's: {bool(np.all(filled[grown]))}",
         ])
     return rows
@@ -241,8 +247,9 @@ def main() -> None:
         for row in rows:
             print("| " + " | ".join(row) + " |", flush=True)
     if args.part in ("grow", "all"):
-        print("\n| region growing | range | ours (s) | SimpleITK (s) | ours / SimpleITK | notes |")
-        print("|---|---|---|---|---|---|")
+        print(f"\n{load_line()}")
+        print("\n| region growing | range | ours (s) | SimpleITK (s) | ours / SimpleITK | ours' peak numpy memory / input / uint8 output (MB) | notes |")
+        print("|---|---|---|---|---|---|---|")
         for row in bench_grow(args.quick, 3 if args.quick else 15):
             print("| " + " | ".join(row) + " |", flush=True)
     if args.part in ("march", "all"):

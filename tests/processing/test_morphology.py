@@ -115,3 +115,19 @@ def test_label_summary():
     assert rows[0]["voxel_count"] == 4 and rows[0]["volume_mm3"] == pytest.approx(2.0)
     assert rows[1]["volume_ml"] == pytest.approx(16 * 0.5 / 1000)
     assert mo.label_summary(np.zeros((3, 3), np.uint8)) == []
+
+
+def test_per_slice_holes_in_chunks_equal_one_labelling(monkeypatch):
+    """Per-slice hole filling labels a few slices at a time (small int32 labels); the holes
+    are those of one labelling of the whole stack."""
+    from napari_medimg.processing import morphology
+
+    rng = np.random.default_rng(3)
+    mask = ndimage.binary_opening(rng.random((23, 40, 37)) > 0.45)
+    whole = morphology.enclosed_background(mask, per_slice=True, axis=1)
+    monkeypatch.setattr(morphology, "_LABEL_CHUNK", 40 * 37 * 3)  # 3-slice chunks along axis 0
+    for axis in (0, 1, 2):
+        chunked = morphology.enclosed_background(mask, per_slice=True, axis=axis)
+        expected = np.stack([ndimage.binary_fill_holes(s) & ~s for s in np.moveaxis(mask, axis, 0)])
+        np.testing.assert_array_equal(np.moveaxis(chunked, axis, 0), expected)
+    np.testing.assert_array_equal(morphology.enclosed_background(mask, per_slice=True, axis=1), whole)

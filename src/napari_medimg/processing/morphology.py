@@ -235,6 +235,10 @@ def fill_holes(labels: np.ndarray, *, per_slice: bool = False, axis: int = 0) ->
     return out
 
 
+#: Voxels labelled at once by ``enclosed_background(per_slice=True)`` (16 MB of int32 labels).
+_LABEL_CHUNK = 1 << 22
+
+
 def enclosed_background(mask: np.ndarray, *, per_slice: bool = False, axis: int = 0) -> np.ndarray:
     """The holes of a mask: background not face-connected to the array's border.
 
@@ -263,6 +267,18 @@ def enclosed_background(mask: np.ndarray, *, per_slice: bool = False, axis: int 
     mask = np.asarray(mask, dtype=bool)
     ndim = mask.ndim
     if per_slice and ndim == 3:
+        # slices are independent: label an eighth of the stack (at most 4 M voxels) at a
+        # time, so that the int32 labels stay small next to the mask (4 bytes a voxel)
+        n = mask.shape[axis]
+        per_slice_voxels = max(1, mask.size // max(1, n))
+        step = max(1, min(_LABEL_CHUNK, mask.size // 8) // per_slice_voxels)  # labels <= half a byte a voxel
+        if step < n:
+            holes = np.empty(mask.shape, bool)
+            for start in range(0, n, step):
+                part = [slice(None)] * 3
+                part[axis] = slice(start, start + step)
+                holes[tuple(part)] = enclosed_background(mask[tuple(part)], per_slice=True, axis=axis)
+            return holes
         structure = np.zeros((3, 3, 3), bool)
         plane = [slice(None)] * 3
         plane[axis] = 1
