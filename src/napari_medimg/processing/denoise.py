@@ -185,8 +185,14 @@ def _stack_map(function, array: np.ndarray, radii, out_dtype, progress, cancel) 
 
 
 def _block_elements(itemsize: int, live_rows: int) -> int:
-    """Elements per block so that ``live_rows`` rows of the block fit in ~1 MB of cache."""
-    return int(max(2048, min(65536, (1 << 20) // (itemsize * max(1, live_rows)))))
+    """Elements per block: ``live_rows`` arrays of the block in ~4 MB, 8,192 to 262,144.
+
+    The blocks were sized for 1 MB of cache; measured on 2 cores (alternating runs,
+    identical outputs), blocks 4 times as large ran mean, minimum, maximum, gaussian and
+    non-local means 1.5-2x faster and the bilateral 1.35x: each numpy call does more
+    work per GIL hand-over, which matters more than the cache.
+    """
+    return int(max(8192, min(262144, (1 << 22) // (itemsize * max(1, live_rows)))))
 
 
 _SCRATCH = threading.local()
