@@ -93,8 +93,16 @@ def cmd_generate(args: argparse.Namespace) -> int:
     device, message = choose_device(args.device)
     model, card = load_generator(args.model, device=device)
     print(f"generate: {card.get('name') or args.model} ({card.get('method')}), {message}", flush=True)
+    shown = [0]
+
+    def progress(fraction: float) -> None:  # a line every 10 %: a long diffusion run is not silent
+        tenth = int(fraction * 10 + 1e-9)
+        if tenth > shown[0]:
+            shown[0] = tenth
+            print(f"generate: {10 * tenth} %", flush=True)
+
     images, labels = sample(model, card, args.n, class_name=args.class_name, seed=args.seed, steps=args.steps,
-                            device=device)
+                            device=device, progress=progress)
     classes = np.array([c["name"] for c in card.get("classes", [])], dtype=str)
     arrays = {"images": images, "classes": classes}
     if labels is not None:

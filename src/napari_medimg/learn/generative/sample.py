@@ -93,7 +93,8 @@ def sample(model, card: dict, n: int, *, class_name: str | None = None, labels=N
         Return float32 in [0, 1] instead of the training images' units.
     device : str or torch.device
     progress, cancel : callable, optional
-        ``progress(fraction)``; ``cancel()`` polled between batches (and diffusion steps: within a second).
+        ``progress(fraction)`` after every batch and, for diffusion, every step; ``cancel()``
+        polled between batches and diffusion steps (within a second).
 
     Returns
     -------
@@ -129,7 +130,10 @@ def sample(model, card: dict, n: int, *, class_name: str | None = None, labels=N
                 y = None if labels is None else torch.as_tensor(labels[start:start + m], device=device)
                 if method == "diffusion":
                     noise = torch.randn(m, 1, h, w, generator=generator).to(device)
-                    x = _ddim(model if cancel is None else _Checked(model, cancel), card, noise, y, steps, generator, eta)
+                    stepped = model
+                    if cancel is not None or progress is not None:  # a batch is many steps: report each
+                        stepped = _Stepped(model, cancel, progress, start / n, m / n / steps)
+                    x = _ddim(stepped, card, noise, y, steps, generator, eta)
                 else:
                     z = torch.randn(m, int(card["sampling"]["latent_size"]), generator=generator).to(device)
                     x = model.decode(z, y) if method == "vae" else model(z, y)
@@ -142,18 +146,23 @@ def sample(model, card: dict, n: int, *, class_name: str | None = None, labels=N
     return images, labels
 
 
-class _Checked(torch.nn.Module):
-    """A model that checks ``cancel()`` before every forward pass (one DDIM step)."""
+class _Stepped(torch.nn.Module):
+    """A model that checks ``cancel()`` and reports progress before every forward pass
+    (one DDIM step), so that a batch of a long diffusion run moves the bar step by step."""
 
-    def __init__(self, model, cancel) -> None:
+    def __init__(self, model, cancel, progress, done: float, per_step: float) -> None:
         super().__init__()
-        self.model, self.cancel = model, cancel
+        self.model, self.cancel, self.progress = model, cancel, progress
+        self.done, self.per_step, self.calls = done, per_step, 0
 
     def forward(self, *args):
         from ...progress import OperationCancelled
 
-        if self.cancel():
+        if self.cancel is not None and self.cancel():
             raise OperationCancelled("sampling cancelled")
+        if self.progress is not None and self.calls:
+            self.progress(self.done + self.calls * self.per_step)
+        self.calls += 1
         return self.model(*args)
 
 
