@@ -88,3 +88,19 @@ def test_unwritable_cache_falls_back_to_the_temporary_folder(monkeypatch, tmp_pa
     monkeypatch.setenv("NAPARI_MEDIMG_KERNEL_CACHE", str(blocked / "kernels"))
     folder = _compiled_median.kernel_cache_dir()
     assert folder != blocked / "kernels" and folder.is_dir()
+
+
+def test_an_edited_kernel_file_is_written_again(monkeypatch, tmp_path):
+    """The generated source is checked before it is imported: a damaged or edited file is replaced."""
+    monkeypatch.setenv("NAPARI_MEDIMG_KERNEL_CACHE", str(tmp_path))
+    _compiled_median._compiled.cache_clear()
+    try:
+        _compiled_median._compiled(9)
+        (path,) = tmp_path.glob("median_9_*.py")
+        expected = path.read_text()
+        path.write_text("raise SystemExit('not ours')\n")
+        _compiled_median._compiled.cache_clear()
+        _compiled_median._compiled(9)
+        assert path.read_text() == expected
+    finally:
+        _compiled_median._compiled.cache_clear()

@@ -57,8 +57,10 @@ def kernel_cache_dir() -> Path:
     candidates.append(Path(tempfile.gettempdir()) / f"napari-medimg-kernels-{os.getuid() if hasattr(os, 'getuid') else 0}")
     for folder in candidates:
         try:
-            folder.mkdir(parents=True, exist_ok=True)
-            if os.access(folder, os.W_OK):
+            folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+            # a shared temporary folder made by someone else could hold code to run as us
+            mine = not hasattr(os, "getuid") or folder.stat().st_uid == os.getuid()
+            if mine and os.access(folder, os.W_OK):
                 return folder
         except OSError:
             continue
@@ -101,10 +103,15 @@ def _compiled(n: int) -> Callable:
     name = f"median_{n}_{hashlib.sha1(_source('kernel', n).encode()).hexdigest()[:16]}"
     folder = kernel_cache_dir()
     path = folder / f"{name}.py"
+    source = _source(name, n)
     with _LOCK:
-        if not path.exists():
+        try:
+            current = path.read_text()
+        except (OSError, UnicodeDecodeError):
+            current = None
+        if current != source:  # missing, damaged or edited: write it again
             partial = folder / f".{name}.{os.getpid()}.{threading.get_ident()}.tmp"
-            partial.write_text(_source(name, n))
+            partial.write_text(source)
             os.replace(partial, path)  # atomic: another process never reads half a file
         # registered under its own name: numba's cache re-imports the module by name
         module_name = f"napari_medimg_kernel_{name}"
