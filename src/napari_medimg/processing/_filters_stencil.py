@@ -24,7 +24,7 @@ import numpy as np
 
 from ..progress import CancelCheck, ProgressCallback, check_cancel, default_workers, report, run_in_threads
 
-__all__ = ["run_blocks", "median_program", "offsets_for", "apply_program"]
+__all__ = ["run_blocks", "median_program", "offsets_for", "shifted_views", "apply_program"]
 
 # ----------------------------------------------------------------------------- blocks
 
@@ -160,7 +160,15 @@ def run_blocks(
 
 
 def offsets_for(footprint: np.ndarray) -> list[tuple[int, int, int]]:
-    """Offsets (dz, dy, dx) relative to the centre of a 3D boolean footprint."""
+    """Offsets (dz, dy, dx) relative to the centre of a boolean footprint.
+
+    A 1D or 2D footprint covers the last axes (leading axes of size 1); of a footprint
+    with more than three axes the last three are used.
+    """
+    if footprint.ndim < 3:
+        footprint = footprint.reshape((1,) * (3 - footprint.ndim) + footprint.shape)
+    else:
+        footprint = footprint.reshape(footprint.shape[-3:])
     centre = np.array(footprint.shape) // 2
     return [tuple(int(v) for v in idx - centre) for idx in np.argwhere(footprint)]
 

@@ -36,7 +36,7 @@ from scipy import ndimage
 from ..dtypes import float_dtype_for
 from ..progress import CancelCheck, ProgressCallback, check_cancel, default_workers, map_chunks, report
 from ._compiled_median import median_kernel
-from ._filters_stencil import apply_program, median_program, run_blocks
+from ._filters_stencil import apply_program, median_program, offsets_for, run_blocks, shifted_views
 from ._validate import check_image
 
 __all__ = [
@@ -209,18 +209,6 @@ def _scratch(rows: int, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
     return buf[:size].reshape((rows,) + tuple(shape))
 
 
-def _offsets(fp: np.ndarray) -> list[tuple[int, int, int]]:
-    fp3 = fp.reshape((1,) * (3 - fp.ndim) + fp.shape) if fp.ndim < 3 else fp.reshape(fp.shape[-3:])
-    centre = np.array(fp3.shape) // 2
-    return [tuple(int(v) for v in idx - centre) for idx in np.argwhere(fp3)]
-
-
-def _views(padded: np.ndarray, out_shape, radius, offsets):
-    bz, by, bx = out_shape
-    rz, ry, rx = radius
-    return [padded[rz + dz : rz + dz + bz, ry + dy : ry + dy + by, rx + dx : rx + dx + bx] for dz, dy, dx in offsets]
-
-
 def _spatial_footprint(radius, spacing_full, shape, units) -> tuple[np.ndarray, tuple[int, ...]]:
     """Footprint over the last three (or fewer) axes and per-array-axis radii."""
     spatial = [s for s in spacing_full if s is not None]
@@ -313,7 +301,7 @@ def _order_or_mean(
         work = out_dtype = float_dtype_for(array.dtype)
     else:
         work = out_dtype = array.dtype
-    offsets = _offsets(fp)
+    offsets = offsets_for(fp)
     n = len(offsets)
     itemsize = np.dtype(work).itemsize
 
@@ -341,7 +329,7 @@ def _order_or_mean(
             program, n_scratch, result = median_program(n)
 
             def kernel(padded: np.ndarray, out: np.ndarray) -> None:
-                views = _views(padded, out.shape, r3, offsets)
+                views = shifted_views(padded, out.shape, r3, offsets)
                 scratch = _scratch(max(1, n_scratch), out.shape, work)
                 apply_program(program, n_scratch, result, views, out, scratch)
 
@@ -363,7 +351,7 @@ def _order_or_mean(
             scale = 1.0 / n
 
             def kernel(padded: np.ndarray, out: np.ndarray) -> None:
-                views = _views(padded, out.shape, r3, offsets)
+                views = shifted_views(padded, out.shape, r3, offsets)
                 reduce(views[0], views[1], out=out)
                 for v in views[2:]:
                     reduce(out, v, out=out)
@@ -724,8 +712,8 @@ def bilateral(
             tmp = _scratch(3, shape, dtype)
             diff, wsum, acc = tmp[0], tmp[1], tmp[2]
             np.multiply(padded, scale, out=padded)
-            views = _views(padded, shape, r3, offsets)
-            centre = _views(padded, shape, r3, [(0, 0, 0)])[0]
+            views = shifted_views(padded, shape, r3, offsets)
+            centre = shifted_views(padded, shape, r3, [(0, 0, 0)])[0]
             wsum[...] = 0
             acc[...] = 0
             for i, (view, lw) in enumerate(zip(views, log_ws)):
