@@ -65,7 +65,7 @@ def test_library_and_cli_import_no_gui_or_torch(shared_data):
         "from napari_medimg.cli import main;"
         f"main(['info', {str(shared_data / 'mr/pyradiomics/brain1_image.nrrd')!r}]);"
         "main(['run', '--list']); main(['models']);"
-        "bad = [m for m in ('napari', 'qtpy', 'PyQt6', 'PySide6', 'torch', 'magicgui', 'distributed', 'highdicom')"
+        "bad = [m for m in ('napari', 'qtpy', 'PyQt6', 'PySide6', 'torch', 'magicgui', 'distributed', 'highdicom', 'numba')"
         " if m in sys.modules];"
         "print('LOADED', bad)"
     )
