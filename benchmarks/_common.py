@@ -8,6 +8,7 @@ Not a benchmark itself; the scripts import it as ``_common`` (they are run as
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import threading
 import time
@@ -213,16 +214,12 @@ class Runner:
         for _ in range(self.repeat):
             for key, call in calls.items():
                 results[key] = None
-                if key == "ours":
-                    with PeakRSS() as mem:
-                        t0 = time.perf_counter()
-                        results[key] = call()
-                        times[key].append(time.perf_counter() - t0)
-                    peak_mb = max(peak_mb, mem.extra_mb)
-                else:
+                with (PeakRSS() if key == "ours" else contextlib.nullcontext()) as mem:
                     t0 = time.perf_counter()
                     results[key] = call()
                     times[key].append(time.perf_counter() - t0)
+                if mem is not None:
+                    peak_mb = max(peak_mb, mem.extra_mb)
         median = {key: float(np.median(v)) for key, v in times.items()}
         out = results.pop("ours")
         out_bytes = out_bytes if out_bytes is not None else out.nbytes

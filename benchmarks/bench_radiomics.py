@@ -15,22 +15,13 @@ import time
 from pathlib import Path
 
 import numpy as np
-from _common import load_line
+from _common import load_line, timed
 
 from napari_medimg import read
 from napari_medimg.analysis.radiomics import extract
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "ct" / "pyradiomics_lung1"
 CLASSES = ("shape", "firstorder", "glcm", "glrlm", "glszm", "gldm", "ngtdm")
-
-
-def median_time(function, repeat: int) -> tuple[float, object]:
-    times, result = [], None
-    for _ in range(repeat):
-        start = time.perf_counter()
-        result = function()
-        times.append(time.perf_counter() - start)
-    return float(np.median(times)), result
 
 
 def features_process_time(image_path: Path, label_path: Path, repeat: int) -> float:
@@ -58,7 +49,7 @@ def pyradiomics_times(image_path: Path, label_path: Path, repeat: int) -> dict[s
             extractor.enableAllFeatures()
         else:
             extractor.enableFeatureClassByName(cls)
-        times[cls], _ = median_time(lambda: extractor.execute(str(image_path), str(label_path)), repeat)
+        times[cls], _ = timed(lambda: extractor.execute(str(image_path), str(label_path)), repeat)
     return times
 
 
@@ -71,8 +62,8 @@ def main(argv=None) -> int:
     settings = {"binWidth": 25}
     ours = {}
     for cls in CLASSES:
-        ours[cls], _ = median_time(lambda: extract(image, mask, settings, feature_classes=[cls]), args.repeat)
-    ours["all"], features = median_time(lambda: extract(image, mask, settings, feature_classes=list(CLASSES)), args.repeat)
+        ours[cls], _ = timed(lambda: extract(image, mask, settings, feature_classes=[cls]), args.repeat)
+    ours["all"], features = timed(lambda: extract(image, mask, settings, feature_classes=list(CLASSES)), args.repeat)
     reference = pyradiomics_times(image_path, label_path, args.repeat)
     process = features_process_time(image_path, label_path, max(3, args.repeat // 3))
     print(f"lung1 {image.array.shape} (numpy order), {len(features)} features, medians of {args.repeat}; {load_line()}")

@@ -316,13 +316,12 @@ def _finish(
         part = _cut_leaks(part, seeds, opening, spacing)
     report(progress, 0.2)
     check_cancel(cancel)
-    if fill_holes:  # slice by slice: includes every hole enclosed in 3D
-        holes = enclosed_background(part, per_slice=True)  # of the boolean part: no uint8 copy first
-        part = part.astype(np.uint8)
+    # slice by slice (includes every hole enclosed in 3D), of the boolean part: no uint8 copy first
+    holes = enclosed_background(part, per_slice=True) if fill_holes else None
+    part = part.astype(np.uint8)
+    if holes is not None:
         part[holes] = 1
         del holes
-    else:
-        part = part.astype(np.uint8)
     report(progress, 0.6)
     check_cancel(cancel)
     if smoothing > 0:
