@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+from pypdf import PdfReader
 
 from napari_medimg import read
 from napari_medimg.pipeline import find_cases, load_workflow, run_batch
@@ -26,6 +27,14 @@ def test_chest_xray_study_in_batch(shared_data, tmp_path):
         page = (tmp_path / "out" / case["outputs"]["report"]["path"]).read_text()
         assert "right lung" in page and "cardiothoracic_ratio" in page and "not a clinical" in page
         assert case["id"].startswith("cxr") or "no_spacing" in page  # the CR gives no spacing: said on the page
+        # the same page as a PDF a reader opens: its text holds the figures, no file name of the study
+        pdf = PdfReader(tmp_path / "out" / case["outputs"]["report_pdf"]["path"])
+        text = " ".join(" ".join(p.extract_text() for p in pdf.pages).split())  # lines wrap where the page ends
+        assert "right lung" in text and "cardiothoracic_ratio" in text and "not a clinical" in text
+        assert len(pdf.pages) <= 2 and pdf.metadata.title == "Chest radiograph study"
+        assert case["id"] not in text and ".dcm" not in text and ".jpg" not in text
+        table_value = page.split("<td>right lung</td><td>")[1].split("<")[0]  # the first figure of the right lung
+        assert table_value in text
     # a Montgomery radiograph has a manual lung mask: the lungs of the recipe match it
     png = next(c for c in manifest["cases"] if c["id"].startswith("cxr"))
     organs = read(tmp_path / "out" / png["outputs"]["organs"]["path"]).array

@@ -35,6 +35,8 @@ def test_config_is_checked_with_clear_messages():
         check_config({**WHOLE, "training": {"iters": 3}})
     with pytest.raises(ValueError, match="unknown augmentation"):
         check_config({**WHOLE, "augment": {"spin": 3}})
+    with pytest.raises(ValueError, match="precision is 'float32' or 'bfloat16'"):
+        check_config({**WHOLE, "training": {"precision": "float16"}})
     cfg = check_config(WHOLE)
     assert cfg["network"]["out_channels"] == 2 and cfg["input"]["patch_size"] == [32, 32]
 

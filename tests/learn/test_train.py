@@ -47,6 +47,18 @@ def test_tiny_unet_learns_a_disc_and_is_repeatable():
     assert again.history["val_dice"] == result.history["val_dice"][:2]
 
 
+def test_bfloat16_training_learns_as_float32_does_or_falls_back_with_a_warning():
+    from napari_medimg.learn.sliding_window import bfloat16_supported
+
+    if bfloat16_supported(torch.device("cpu")):
+        _, result = _run(max_epochs=6, precision="bfloat16")
+    else:
+        with pytest.warns(UserWarning, match="bfloat16 is not supported natively"):
+            _, result = _run(max_epochs=6, precision="bfloat16")
+    assert result.best_metric > 0.8  # float32: the same disc task above
+    assert all(v.dtype == torch.float32 for v in result.best_state.values() if v.is_floating_point())
+
+
 def test_cancel_returns_the_best_state_and_history_so_far():
     calls = []
 

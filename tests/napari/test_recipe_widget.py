@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+from pypdf import PdfReader
 
 from _widgets import open_widget, prefer_medimg_reader
 from napari_medimg import read
@@ -129,6 +130,9 @@ def test_breast_ultrasound_recipe_takes_a_click_from_a_points_layer(make_napari_
     dock.report_folder.value = tmp_path / "report"
     page = dock.save_report().read_text()
     assert "Breast ultrasound study" in page and "1 mm per pixel is assumed" in page
+    pdf = PdfReader(tmp_path / "report" / "report.pdf")  # the same page, with napari's picture
+    assert "1 mm per pixel is assumed" in " ".join(" ".join(p.extract_text() for p in pdf.pages).split())
+    assert len(pdf.pages[0].images) == 1
     # another recipe takes no click: the picker goes
     dock.recipe.value = "chest_xray_study"
     assert len(dock.inputs) == 0 and dock.inputs.native.isHidden()

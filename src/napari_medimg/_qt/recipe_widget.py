@@ -5,7 +5,7 @@ that needs a click (``seeds``: the lesion of a breast ultrasound) offers a Point
 Run takes a snapshot of the image layer (and the click) and runs every step in a worker thread, with progress
 and Cancel; the labels come back as layers (with their names and colours), point outputs as
 Points layers (circles of their diameter, the table as features), measurement tables as the
-labels' features and as text here. *Save report* writes the one-page HTML report with
+labels' features and as text here. *Save report* writes the study report (HTML and PDF) with
 napari's own picture of the canvas (as the user left it; after a run it shows the slice of
 the first point, e.g. the best nodule candidate), and each table as CSV.
 """
@@ -188,7 +188,7 @@ class RecipeWidget(Container):
         from napari.utils.notifications import show_error
 
         from ..io.csv_table import write_csv
-        from ..pipeline.report import write_report
+        from ..pipeline.report import REPORT_PDF, write_report
 
         folder = str(self.report_folder.value)
         if self.result is None or folder in ("", "."):
@@ -201,7 +201,7 @@ class RecipeWidget(Container):
                             source_sha256=self.result.image.metadata.get("source_sha256"))
         for name, table in self.result.tables.items():
             write_csv(table, Path(folder) / f"{name}.csv", overwrite=True)
-        self.status.value = f"report: {path}"
+        self.status.value = f"report: {path} (and {REPORT_PDF})"
         return path
 
 

@@ -40,7 +40,8 @@ from .patches import patch_voxels
 __all__ = ["Case", "check_config", "training_pairs", "fit", "cross_validate", "summarise_folds", "model_card", "folds"]
 
 _TRAINING_DEFAULTS = {"iterations": 500, "batch_size": 8, "lr": 2e-3, "weight_decay": 1e-4, "val_fraction": 0.1,
-                      "val_every": 50, "seed": 0, "foreground_fraction": 0.5, "device": "auto"}
+                      "val_every": 50, "seed": 0, "foreground_fraction": 0.5, "device": "auto",
+                      "precision": "float32"}
 
 
 @dataclasses.dataclass
@@ -109,6 +110,8 @@ def check_config(config: dict[str, Any]) -> dict[str, Any]:
     if unknown:
         raise ValueError(f"unknown training settings {', '.join(sorted(unknown))}")
     cfg["training"] = {**_TRAINING_DEFAULTS, **cfg.get("training", {})}
+    if cfg["training"]["precision"] not in ("float32", "bfloat16"):
+        raise ValueError(f"training precision is 'float32' or 'bfloat16', got {cfg['training']['precision']!r}")
     return cfg
 
 
@@ -225,7 +228,8 @@ def fit(cases: Sequence[Case], config: dict[str, Any], *, progress: Callable[[fl
 
     result = train(model, DiceCELoss(), sampler, val, num_classes=net["out_channels"],
                    max_epochs=-(-tr["iterations"] // tr["val_every"]), max_iterations=tr["iterations"], lr=tr["lr"],
-                   weight_decay=tr["weight_decay"], seed=tr["seed"], device=device, progress=report, cancel=cancel)
+                   weight_decay=tr["weight_decay"], seed=tr["seed"], device=device, progress=report, cancel=cancel,
+                   precision=tr["precision"])
     model.eval()
     return model, result, cfg
 

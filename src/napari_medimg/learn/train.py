@@ -153,7 +153,8 @@ def train(model: torch.nn.Module, loss: torch.nn.Module, train_data, val_data=No
           schedule: str = "cosine", warmup: int = 0, batch_size: int = 4, patience: int | None = None,
           min_delta: float = 0.0, ignore_label: int = IGNORE_LABEL, seed: int = 0, device="cpu",
           progress: Callable[[float, dict], Any] | None = None, cancel: Callable[[], bool] | None = None,
-          restore_best: bool = True, validate: Callable[..., tuple[float, list]] | None = None) -> TrainResult:
+          restore_best: bool = True, validate: Callable[..., tuple[float, list]] | None = None,
+          precision: str = "float32") -> TrainResult:
     """Train ``model`` and keep its best weights.
 
     Parameters
@@ -201,12 +202,19 @@ def train(model: torch.nn.Module, loss: torch.nn.Module, train_data, val_data=No
         ``validate(model, val_data, device) -> (metric, per_class)``, higher is better, in place
         of the mean foreground Dice (a classifier's ROC AUC, say); recorded under the same
         history keys.
+    precision : {"float32", "bfloat16"}
+        The forward pass's compute dtype. bfloat16 autocast (the loss and the weights stay
+        float32) about halves a step's time on CPUs with AVX-512 BF16 or AMX; where the
+        hardware only emulates it, training runs in float32 with a warning.
 
     Returns
     -------
     TrainResult
     """
+    from .sliding_window import resolve_dtype
+
     device = torch.device(device)
+    low_precision = resolve_dtype(precision, device) == "bfloat16"
     model.to(device)
     optimiser = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
     if isinstance(train_data, tuple):
@@ -238,7 +246,9 @@ def train(model: torch.nn.Module, loss: torch.nn.Module, train_data, val_data=No
                     break
                 images, labels = _tensors(batch, device)
                 optimiser.zero_grad(set_to_none=True)
-                value = loss(model(images), labels)
+                with torch.autocast(device.type, dtype=torch.bfloat16, enabled=low_precision):
+                    logits = model(images)
+                value = loss(logits.float(), labels)
                 value.backward()
                 optimiser.step()
                 scheduler.step()

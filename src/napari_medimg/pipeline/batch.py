@@ -96,10 +96,11 @@ def run_case(workflow_data: dict, case_data: dict, output_dir: str) -> dict:
             path = write_csv(table, folder / f"{name}.csv", overwrite=True)
             record["outputs"][name] = {"path": f"{case.id}/{path.name}", "sha256": file_sha256(path)}
         if workflow.report is not None:  # a recipe: its one-page report of this study
-            from .report import write_report
+            from .report import REPORT_PDF, write_report
 
             path = write_report(workflow, result, folder, source_sha256=record["input_sha256"])
-            record["outputs"]["report"] = {"path": f"{case.id}/{path.name}", "sha256": file_sha256(path)}
+            for key, page in (("report", path), ("report_pdf", path.with_name(REPORT_PDF))):
+                record["outputs"][key] = {"path": f"{case.id}/{page.name}", "sha256": file_sha256(page)}
         record["step_seconds"] = {k: round(v, 3) for k, v in result.seconds.items()}
         record["status"] = "done"
     except Exception as exc:  # noqa: BLE001 - one broken case must not stop the batch

@@ -1,7 +1,8 @@
 """One-page study reports of a recipe: a picture of the result, the figures with units, what was validated.
 
-:func:`write_report` writes ``report.html`` (self-contained: the picture is embedded) and
-``report.png`` into a folder. The picture is napari's screenshot when the report is made
+:func:`write_report` writes ``report.html`` (self-contained: the picture is embedded), the
+same page as ``report.pdf`` (A4, for printing or the patient record) and ``report.png`` into a
+folder. The picture is napari's screenshot when the report is made
 from napari, else :func:`render_overlay`: the slice through the first point shown (a nodule
 candidate) or with the most labelled voxels, in radiological orientation (patient's right
 on the left, anterior up), windowed for the organ shown, labels in their colours, points as
@@ -12,6 +13,7 @@ first 16 hex digits of its content hash only.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import html
 import os
 from datetime import datetime, timezone
@@ -23,9 +25,10 @@ import numpy as np
 from ..volume import Volume
 from .workflow import Workflow, WorkflowResult
 
-__all__ = ["render_overlay", "write_report", "REPORT_HTML", "REPORT_PNG"]
+__all__ = ["render_overlay", "write_report", "REPORT_HTML", "REPORT_PDF", "REPORT_PNG"]
 
 REPORT_HTML = "report.html"
+REPORT_PDF = "report.pdf"
 REPORT_PNG = "report.png"
 _PALETTE = ("#1f77b4", "#2ca02c", "#d62728", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf")
 
@@ -127,23 +130,34 @@ def render_overlay(image: Volume, labels: list[Volume], points: list[dict[str, n
 def _cell(value: Any) -> str:
     if isinstance(value, (float, np.floating)):
         return "" if not np.isfinite(value) else f"{value:.4g}"
-    return html.escape(str(value))
+    return str(value)
 
 
-def _table_html(name: str, table: dict[str, Any], limit: int = 30) -> str:
-    def shown(column: str) -> bool:  # the figures a reader wants: no boxes, no columns left empty
-        values = np.asarray(table[column])
-        return not column.startswith("bbox_") and not (values.dtype.kind == "f" and np.isnan(values).all())
+@dataclasses.dataclass
+class _Table:
+    """A measurement table as the report shows it: the columns a reader wants, cells as text."""
 
-    columns = [c for c in table if shown(c)]
-    rows = len(next(iter(table.values()))) if table else 0
-    head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
-    body = "".join(
-        "<tr>" + "".join(f"<td>{_cell(np.asarray(table[c])[i])}</td>" for c in columns) + "</tr>"
-        for i in range(min(rows, limit))
-    )
-    more = f"<p>{rows - limit} more rows in {html.escape(name)}.csv</p>" if rows > limit else ""
-    return f"<h2>{html.escape(name)}</h2><table><tr>{head}</tr>{body}</table>{more}"
+    name: str
+    columns: list[str]
+    rows: list[list[str]]
+    more: str  # "N more rows in NAME.csv", or empty
+
+    @classmethod
+    def of(cls, name: str, table: dict[str, Any], limit: int = 30) -> "_Table":
+        def shown(column: str) -> bool:  # no boxes, no columns left empty
+            values = np.asarray(table[column])
+            return not column.startswith("bbox_") and not (values.dtype.kind == "f" and np.isnan(values).all())
+
+        columns = [c for c in table if shown(c)]
+        count = len(next(iter(table.values()))) if table else 0
+        rows = [[_cell(np.asarray(table[c])[i]) for c in columns] for i in range(min(count, limit))]
+        return cls(name, columns, rows, f"{count - limit} more rows in {name}.csv" if count > limit else "")
+
+    def html(self) -> str:
+        head = "".join(f"<th>{html.escape(c)}</th>" for c in self.columns)
+        body = "".join("<tr>" + "".join(f"<td>{html.escape(v)}</td>" for v in row) + "</tr>" for row in self.rows)
+        more = f"<p>{html.escape(self.more)}</p>" if self.more else ""
+        return f"<h2>{html.escape(self.name)}</h2><table><tr>{head}</tr>{body}</table>{more}"
 
 
 def _with_names(workflow: Workflow, result: WorkflowResult, name: str, table: dict[str, Any]) -> dict[str, Any]:
@@ -157,6 +171,65 @@ def _with_names(workflow: Workflow, result: WorkflowResult, name: str, table: di
     return {**out, **{k: v for k, v in table.items() if k != "label"}}
 
 
+@dataclasses.dataclass
+class _Page:
+    """What a study report says, written once and rendered as HTML and as PDF."""
+
+    title: str
+    description: str
+    stamp: str  # date, input hash, recipe digest, version, research-use line
+    picture: np.ndarray
+    notes: list[str]
+    tables: list[_Table]
+    validation: str
+    steps: list[tuple[str, str, str]]  # name, what it runs with its parameters, label
+
+    def html(self, picture_png_base64: str) -> str:
+        """The self-contained HTML page (the picture embedded as PNG)."""
+        notes = ("<h2>Notes on the input</h2><ul>" + "".join(f"<li>{html.escape(n)}</li>" for n in self.notes)
+                 + "</ul>" if self.notes else "")
+        steps = "".join(f"<li><b>{html.escape(name)}</b>: {html.escape(what)} <i>{html.escape(label)}</i></li>"
+                        for name, what, label in self.steps)
+        title = html.escape(self.title)
+        return f"""<!DOCTYPE html>
+<html><head><meta charset="utf-8"><title>{title}</title>
+<style>body{{font-family:sans-serif;max-width:60em;margin:1em auto}}table{{border-collapse:collapse;font-size:90%}}
+td,th{{border:1px solid #999;padding:2px 6px;text-align:right}}img{{max-width:100%}}</style></head><body>
+<h1>{title}</h1>
+<p>{html.escape(self.description)}</p>
+<p><small>{html.escape(self.stamp)}</small></p>
+<img src="data:image/png;base64,{picture_png_base64}" alt="result picture">
+{notes}
+{"".join(t.html() for t in self.tables)}
+<h2>What it was validated on</h2><p>{html.escape(self.validation)}</p>
+<h2>Steps</h2><ol>{steps}</ol>
+</body></html>
+"""
+
+    def pdf(self) -> bytes:
+        """The same page as a PDF (A4; what does not fit flows onto a second page)."""
+        from .pdf_page import PdfReport
+
+        doc = PdfReport(self.title)
+        doc.heading(self.title, 16)
+        doc.text(self.description)
+        doc.text(self.stamp, 8, grey=True)
+        doc.space()
+        doc.picture(self.picture, max_height=300)
+        if self.notes:
+            doc.heading("Notes on the input", 11)
+            doc.bullets(self.notes)
+        for table in self.tables:
+            doc.heading(table.name, 11)
+            doc.table(table.columns, table.rows, note=table.more)
+        doc.heading("What it was validated on", 11)
+        doc.text(self.validation, 9.5)
+        doc.heading("Steps", 11)
+        doc.bullets([f"{name}: {what}" + (f" ({label})" if label else "") for name, what, label in self.steps],
+                    numbered=True)
+        return doc.to_bytes()
+
+
 def write_report(
     workflow: Workflow,
     result: WorkflowResult,
@@ -165,7 +238,7 @@ def write_report(
     picture: np.ndarray | None = None,
     source_sha256: str | None = None,
 ) -> Path:
-    """Write ``report.html`` and ``report.png`` of one study into ``folder``.
+    """Write ``report.html``, ``report.pdf`` and ``report.png`` of one study into ``folder``.
 
     Parameters
     ----------
@@ -201,33 +274,21 @@ def write_report(
         picture = render_overlay(result.image, labels, points)
     png = atomic_write(folder / REPORT_PNG, lambda p: Image.fromarray(np.asarray(picture, np.uint8)).save(p),
                        overwrite=True)
-    encoded = base64.b64encode(png.read_bytes()).decode("ascii")
     versions = software_versions()
-    steps = "".join(
-        f"<li><b>{html.escape(s.name)}</b>: {html.escape(s.operation or s.model or 'measure ' + str(s.measure))}"
-        f" {html.escape(str(s.params) if s.params else '')} <i>{html.escape(s.label)}</i></li>" for s in workflow.steps
-    )
-    tables = "".join(_table_html(name, _with_names(workflow, result, name, table)) for name, table in result.tables.items())
-    source = f"input content SHA-256 {source_sha256[:16]}…" if source_sha256 else "input not identified"
+    steps = [(s.name, f"{s.operation or s.model or 'measure ' + str(s.measure)} {s.params if s.params else ''}".strip(),
+              s.label) for s in workflow.steps]
     notes = [str(w) for w in (result.image.metadata.get("warnings", []) if result.image is not None else [])
              if "/" not in str(w) and "\\" not in str(w)]  # what the reader noticed (never a path)
-    notes_html = ("<h2>Notes on the input</h2><ul>" + "".join(f"<li>{html.escape(n)}</li>" for n in notes) + "</ul>"
-                  if notes else "")
-    title = html.escape(str(section.get("title") or workflow.name))
-    page = f"""<!DOCTYPE html>
-<html><head><meta charset="utf-8"><title>{title}</title>
-<style>body{{font-family:sans-serif;max-width:60em;margin:1em auto}}table{{border-collapse:collapse;font-size:90%}}
-td,th{{border:1px solid #999;padding:2px 6px;text-align:right}}img{{max-width:100%}}</style></head><body>
-<h1>{title}</h1>
-<p>{html.escape(workflow.description)}</p>
-<p><small>{html.escape(datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M UTC'))}; {html.escape(source)};
-recipe {html.escape(workflow.name)} ({workflow.digest[:12]}); napari-medimg {html.escape(versions.get('napari-medimg', '?'))}.
-Research use: every figure needs a clinician's review.</small></p>
-<img src="data:image/png;base64,{encoded}" alt="result picture">
-{notes_html}
-{tables}
-<h2>What it was validated on</h2><p>{html.escape(str(section.get('validation') or 'not stated'))}</p>
-<h2>Steps</h2><ol>{steps}</ol>
-</body></html>
-"""
-    return atomic_write(folder / REPORT_HTML, lambda p: p.write_text(page, encoding="utf-8"), overwrite=True)
+    source = f"input content SHA-256 {source_sha256[:16]}…" if source_sha256 else "input not identified"
+    page = _Page(title=str(section.get("title") or workflow.name), description=workflow.description,
+                 stamp=(f"{datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}; {source}; recipe "
+                        f"{workflow.name} ({workflow.digest[:12]}); napari-medimg {versions.get('napari-medimg', '?')}. "
+                        "Research use: every figure needs a clinician's review."),
+                 picture=np.asarray(picture, np.uint8), notes=notes,
+                 tables=[_Table.of(name, _with_names(workflow, result, name, table))
+                         for name, table in result.tables.items()],
+                 validation=str(section.get("validation") or "not stated"), steps=steps)
+    atomic_write(folder / REPORT_PDF, lambda p: p.write_bytes(page.pdf()), overwrite=True)
+    encoded = base64.b64encode(png.read_bytes()).decode("ascii")
+    return atomic_write(folder / REPORT_HTML, lambda p: p.write_text(page.html(encoded), encoding="utf-8"),
+                        overwrite=True)
