@@ -1226,6 +1226,21 @@ OPERATIONS: tuple[Operation, ...] = (
         reports_progress=True,
     ),
     Operation(
+        name="brain_tumour_centres",
+        title="Brain tumour centres (MR FLAIR)",
+        menu="Recipes",
+        function="napari_medimg.apps.brain_tumour_centres:tumour_centres",
+        input_kind="image",
+        output_kind="points",
+        parameters=(
+            _p("min_volume_ml", float, 0.5, "mL", "Pieces of the tumour map smaller than this are not reported.",
+               minimum=0.0, maximum=100.0),
+            _p("max_tumours", int, 10, "", "At most this many points, the largest pieces first.", minimum=1,
+               maximum=100),
+        ),
+        reports_progress=True,
+    ),
+    Operation(
         name="chest_xray_landmarks",
         title="Landmarks and cardiothoracic ratio (chest X-ray)",
         menu="Recipes",

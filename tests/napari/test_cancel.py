@@ -70,6 +70,7 @@ CASES: dict[str, tuple[dict, tuple[int, int, int]]] = {
     # a slice model: progress after each of the 160 slices, Cancel checked before each slice
     # and each sliding-window pass
     "segment_with_model": ({"model": "brats-flair-tumour"}, SHAPE),
+    "brain_tumour_centres": ({}, SHAPE),  # the same model's map first: the same checks
 }
 
 #: Operations that report progress but still run long single calls (left to do): none now.

@@ -85,3 +85,35 @@ def test_chest_landmarks_land_on_a_flipped_scaled_translated_radiograph(make_nap
     # the card): the ratio is only checked to lie in the range the masks give (0.14-0.60)
     assert 0.1 < points.features["cardiothoracic_ratio"].iloc[0] < 0.65
     assert np.isfinite(cardiothoracic_ratio(truth))
+
+
+def test_brain_tumour_centres_from_the_recipes_menu_as_points_in_world_mm(make_napari_viewer, qtbot, shared_data):
+    """Recipes > Brain tumour centres (MR FLAIR) on a FLAIR opened with File > Open: the largest
+    tumour first, drawn at its size, its features in mm and mL, on the expert tumour's centre (a
+    development case of the model: a wiring check; leave-one-case-out figures in
+    scripts/results/tumour_centres.json)."""
+    from scipy import ndimage
+
+    from _widgets import prefer_medimg_reader
+    from napari_medimg import read
+
+    viewer = make_napari_viewer()
+    prefer_medimg_reader()
+    folder = shared_data / "mr/brats_tumour/brats_2013_pat0003_1"
+    (layer,) = viewer.open(folder / "Flair_subtrMeanDivStd.nii.gz", plugin=None)
+    widget = open_widget(viewer, "brain_tumour_centres")
+    widget.input_layer.value = layer
+    worker = widget.start(start_thread=False)
+    with qtbot.waitSignal(worker.finished, timeout=180_000):
+        worker.start()
+    points = viewer.layers[-1]
+    assert type(points).__name__ == "Points" and list(points.features["rank"]) == list(range(1, len(points.data) + 1))
+    assert (points.features["class"] == "whole tumour").all()
+    index = points.features[["z", "row", "col"]].to_numpy()
+    np.testing.assert_allclose(points.data, [layer.data_to_world(i) for i in index], atol=1e-6)
+    truth = read(folder / "OTMultiClass.nii.gz").array > 0
+    pieces, _ = ndimage.label(truth, structure=np.ones((3, 3, 3)))
+    largest = pieces == np.argmax(np.bincount(pieces.ravel())[1:]) + 1
+    centre = np.array(ndimage.center_of_mass(largest))
+    assert np.linalg.norm((index[0] - centre) * np.asarray(layer.scale)) < 5.0
+    assert points.features["volume_ml"].iloc[0] > 50 and 0 < points.features["confidence"].iloc[0] <= 1

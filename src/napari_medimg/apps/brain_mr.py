@@ -25,7 +25,7 @@ from scipy import ndimage
 
 from ..processing.region_growing import check_not_leaked, seed_indices
 
-__all__ = ["tumour_from_click"]
+__all__ = ["tumour_from_click", "hyperintense"]
 
 
 def tumour_from_click(
@@ -75,15 +75,7 @@ def tumour_from_click(
         raise ValueError(f"the tumour is found in a 3D FLAIR volume; this image has shape {image.shape}")
     spacing = tuple(float(s) for s in (spacing or (1.0,) * 3))
     index = seed_indices(seeds, image.shape)
-    low, high = float(np.nanmin(image)), float(np.nanmax(image))
-    if not high > low:
-        raise ValueError("the image is flat: there is no brain to find a tumour in")
-    smoothed = ndimage.gaussian_filter(image, [sigma / s for s in spacing]) if sigma > 0 else image
-    brain = image > low + 1e-3 * (high - low)  # above the background of a skull-stripped volume
-    values = smoothed[brain]
-    median = float(np.median(values))
-    spread = 1.4826 * float(np.median(np.abs(values - median)))
-    bright = (smoothed >= median + threshold_sd * spread) & brain
+    bright = hyperintense(image, threshold_sd=threshold_sd, sigma=sigma, spacing=spacing)
     report(progress, 0.4)
     check_cancel(cancel)
     pieces, _ = ndimage.label(bright)
@@ -95,6 +87,30 @@ def tumour_from_click(
     check_not_leaked(region, spacing, what="the tumour")
     report(progress, 1.0)
     return region.astype(np.uint8)
+
+
+def hyperintense(image: np.ndarray, *, threshold_sd: float = 2.0, sigma: float = 1.0,
+                 spacing: Sequence[float] = (1.0, 1.0, 1.0)) -> np.ndarray:
+    """Where a skull-stripped FLAIR is brighter than its brain's median by ``threshold_sd`` robust SDs.
+
+    The brain is every voxel above the background (the image's minimum); the robust SD is
+    1.4826 x the median absolute deviation of the smoothed brain values.
+
+    Raises
+    ------
+    ValueError
+        For a flat image (no brain).
+    """
+    image = np.asarray(image, dtype=np.float32)
+    low, high = float(np.nanmin(image)), float(np.nanmax(image))
+    if not high > low:
+        raise ValueError("the image is flat: there is no brain to find a tumour in")
+    smoothed = ndimage.gaussian_filter(image, [sigma / s for s in spacing]) if sigma > 0 else image
+    brain = image > low + 1e-3 * (high - low)  # above the background of a skull-stripped volume
+    values = smoothed[brain]
+    median = float(np.median(values))
+    spread = 1.4826 * float(np.median(np.abs(values - median)))
+    return (smoothed >= median + threshold_sd * spread) & brain
 
 
 def _nearest_piece(pieces: np.ndarray, point: np.ndarray, spacing: tuple[float, ...], search_mm: float) -> int:

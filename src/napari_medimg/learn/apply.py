@@ -207,14 +207,27 @@ def _predict(model, card: dict, image: np.ndarray, spacing, *, device, uncertain
     return (labels, np.moveaxis(unsure, 0, axis)) if uncertainty else labels
 
 
-def predict_volume(model, card: dict, volume, **kwargs):
+def predict_volume(model, card: dict, volume, *, uncertainty: bool = False, **kwargs):
     """:func:`predict_image` on a :class:`~napari_medimg.volume.Volume`: labels with its geometry.
+
+    Parameters
+    ----------
+    model, card
+        As for :func:`predict_image`.
+    volume : Volume
+        The study (one frame).
+    uncertainty : bool
+        Also return the uncertainty map (uint8 0-100, see :func:`predict_image`) as a Volume
+        on the same grid.
+    **kwargs
+        Passed to :func:`predict_image`.
 
     Returns
     -------
-    Volume
+    Volume or tuple of Volume
         The labels on the input's grid (same spacing, origin, direction), marked as labels,
-        with the model's class names in ``metadata["classes"]``.
+        with the model's class names in ``metadata["classes"]``; with ``uncertainty=True``,
+        ``(labels, uncertainty)``.
     """
     import dataclasses
 
@@ -227,15 +240,19 @@ def predict_volume(model, card: dict, volume, **kwargs):
     # (axial slices first), e.g. a sagittal DICOM series is turned to axial and back
     shown, how = to_nearest_axes(dataclasses.replace(volume, rgb=False, array=volume.array[..., 0])
                                  if volume.rgb else volume)
-    if how.is_identity:
-        labels = predict_image(model, card, volume.array, volume.spacing, **kwargs)
-    else:
-        labels = undo_reorientation(shown.with_array(predict_image(model, card, shown.array, shown.spacing, **kwargs)),
-                                    how).array
+    source = volume if how.is_identity else shown  # a colour picture keeps its colours (made grey as trained)
+    result = predict_image(model, card, source.array, source.spacing, uncertainty=uncertainty, **kwargs)
+    maps = list(result) if uncertainty else [result]
+    if not how.is_identity:
+        maps = [undo_reorientation(shown.with_array(m), how).array for m in maps]
     classes = [c for c in card.get("classes", []) if int(c.get("value", 0))]
     meta = {**volume.metadata, "kind": "labels", "classes": classes,
             "model": card.get("name") or card.get("weights", {}).get("file", "")}
-    return dataclasses.replace(volume, array=labels, rgb=False, metadata=meta)
+    labels = dataclasses.replace(volume, array=maps[0], rgb=False, metadata=meta)
+    if not uncertainty:
+        return labels
+    unsure_meta = {**volume.metadata, "kind": "image", "units": "% (entropy)", "model": meta["model"]}
+    return labels, dataclasses.replace(volume, array=maps[1], rgb=False, metadata=unsure_meta)
 
 
 def segment_with_model(volume, *, model: str, progress: Callable[[float], None] | None = None,
