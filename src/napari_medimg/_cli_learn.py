@@ -259,6 +259,36 @@ def _predict_landmarks(model, card: dict, args: argparse.Namespace, device) -> i
     return 0
 
 
+def _predict_slice_classes(model, card: dict, args: argparse.Namespace, device) -> int:
+    """Classify every slice of a volume (a file or a DICOM folder) into a CSV, a row per slice.
+
+    The columns are those of an image classifier's CSV; ``image`` names the slice as
+    ``file:slice[i]`` (``i`` the volume's own array index along its axis nearest to axial).
+    """
+    import csv
+
+    from . import read
+    from ._cli_outputs import check_output
+    from .learn.sequence import classify_volume_slices
+
+    source, output = Path(args.input), Path(args.output)
+    if output.suffix.lower() != ".csv":
+        raise ValueError(f"{output}: a slice classifier writes a CSV table; give an OUTPUT ending in .csv")
+    if args.saliency:
+        raise ValueError("--saliency is for image classifiers")
+    check_output(output, [source], overwrite=args.overwrite)
+    result = classify_volume_slices(model, card, read(source), device=device)
+    table = result.table()
+    with open(output, "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["image", "class", "probability", *result.class_names])
+        for i in range(len(table["slice"])):
+            writer.writerow([f"{source.name}:slice[{i}]", table["class"][i], f"{table['probability'][i]:.6f}",
+                             *(f"{table[n][i]:.6f}" for n in result.class_names)])
+    print(f"predict: {len(table['slice'])} slices -> {output} ({result.summary()})", flush=True)
+    return 0
+
+
 def _write_saliency(cam, folder: Path, name: str, *, overwrite: bool) -> None:
     """A saliency map in [0, 1] as an 8-bit PNG named after its image."""
     from skimage import io
@@ -284,11 +314,13 @@ def cmd_predict(args: argparse.Namespace) -> int:
     if kind == "generator":
         raise ValueError(f"{args.model} is an image generator, it predicts nothing: "
                          f"napari-medimg generate {args.model} --n N --out samples.npz")
-    if kind in ("classifier", "landmarks"):
+    tables = {"classifier": _predict_classes, "landmarks": _predict_landmarks,
+              "slice_classifier": _predict_slice_classes}  # models that write a CSV
+    if kind in tables:
         device, message = choose_device(args.device)
         model, card = load_model(args.model, device=device)
         print(f"predict: {card.get('name') or args.model}, {message}", flush=True)
-        return (_predict_classes if kind == "classifier" else _predict_landmarks)(model, card, args, device)
+        return tables[kind](model, card, args, device)
     if args.saliency:
         raise ValueError("--saliency is for classifiers; a segmentation model writes labels")
     source = Path(args.input)

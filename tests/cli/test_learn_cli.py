@@ -17,7 +17,7 @@ from napari_medimg import read  # noqa: E402
 from napari_medimg.cli import main  # noqa: E402
 from napari_medimg.learn.registry import shipped_names  # noqa: E402
 
-SHIPPED = ("brats-flair-tumour", "busi-lesion", "cxr-landmarks", "cxr-lungs-heart", "pneumonia-cnn",
+SHIPPED = ("brain-tumour-slices", "brats-flair-tumour", "busi-lesion", "cxr-landmarks", "cxr-lungs-heart", "pneumonia-cnn",
            "pneumoniamnist-generator", "pneumoniamnist-vae")
 
 
@@ -117,6 +117,7 @@ def test_models_lists_the_shipped_models_one_per_line_name_first(capsys):
     by_name = {line.split("\t")[0]: line for line in lines}
     assert all("Dice" in by_name[name] for name in ("brats-flair-tumour", "busi-lesion", "cxr-lungs-heart"))
     assert "accuracy" in by_name["pneumonia-cnn"] and "AUC" in by_name["pneumonia-cnn"]
+    assert "F1 of the tumour slices" in by_name["brain-tumour-slices"] and "CV by patient" in by_name["brain-tumour-slices"]
     assert "mean error" in by_name["cxr-landmarks"] and "cardiothoracic ratio" in by_name["cxr-landmarks"]
     assert all("Fréchet distance" in by_name[name] and "KID" in by_name[name]
                for name in ("pneumoniamnist-generator", "pneumoniamnist-vae"))

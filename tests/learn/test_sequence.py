@@ -80,3 +80,34 @@ def test_the_sequence_model_uses_the_neighbours():
         scores[recurrent] = f1_score(truth, predicted)
     assert scores[True] >= 0.85, scores
     assert scores[True] > scores[False] + 0.08, scores
+
+
+class _MeanIsTumour(torch.nn.Module):
+    """A stand-in slice classifier: a slice's tumour logit is its mean (so brighter slices score higher)."""
+
+    def forward(self, x):
+        mean = x.mean(dim=(2, 3, 4))
+        return torch.stack([torch.zeros_like(mean), 10 * mean], 1)
+
+
+@pytest.mark.parametrize("direction, axis", [
+    (np.eye(3), 0),
+    (np.diag([-1.0, 1.0, 1.0]), 0),  # slices stored foot to head: read reversed, reported in the file's order
+    (np.array([[0.0, 0.0, 1.0], [0.0, 1.0, 0.0], [1.0, 0.0, 0.0]]), 2),  # axial along the last array axis
+])
+def test_volume_slices_are_read_axially_and_reported_in_the_volume_own_order(direction, axis):
+    from napari_medimg.learn.sequence import classify_volume_slices
+    from napari_medimg.volume import Volume
+
+    shape = [6, 8, 8]
+    shape[axis] = 12
+    ramp = np.arange(12, dtype=np.float32).reshape([-1 if a == axis else 1 for a in range(3)])
+    noise = np.random.default_rng(0).normal(0, 0.01, shape).astype(np.float32)  # no flat background for MR z-scores
+    array = np.broadcast_to(ramp, shape) + noise
+    card = {"input": {"size": [8, 8], "normalisation": {"kind": "mr"}}, "classes": [{"name": "no"}, {"name": "yes"}]}
+    result = classify_volume_slices(_MeanIsTumour(), card, Volume(array, (1.0, 1.0, 1.0), (0.0, 0.0, 0.0), direction))
+    assert result.axis == axis and result.probabilities.shape == (12, 2)
+    assert np.all(np.diff(result.probabilities[:, 1]) > 0)  # brighter slices (higher index) score higher
+    table = result.table()
+    assert list(table) == ["slice", "class", "probability", "no", "yes"]
+    assert table["class"][-1] == "yes" and "volume probability" in result.summary()

@@ -100,3 +100,27 @@ def test_shipped_landmark_detector_card_and_figures():
     assert validation["pooled"]["ctr_mean_abs_difference"] < 0.14
     assert card["command"] == "python scripts/train_shipped_models.py cxr-landmarks"
 
+
+
+def test_shipped_slice_classifier_finds_the_tumour_slices_from_the_command_line(shared_data, tmp_path):
+    """brain-tumour-slices (CNN + GRU) on a BraTS FLAIR, through `napari-medimg predict`: a CSV row per
+    axial slice with the image classifiers' columns. The case is in the model's training data (a wiring
+    check); the leave-one-patient-out F1 is in its card."""
+    import csv
+
+    from napari_medimg import read
+    from napari_medimg.cli import main
+    from napari_medimg.learn.sequence import f1_score, slice_targets
+
+    card = read_card(MODELS_DIR / "brain-tumour-slices.json")
+    assert card["kind"] == "slice_classifier" and [c["name"] for c in card["classes"]] == ["no tumour", "tumour"]
+    assert len(card["validation"]["folds"]) == card["validation"]["k"] == 4
+    folder = shared_data / "mr/brats_tumour/brats_2013_pat0001_1"
+    out = tmp_path / "slices.csv"
+    assert main(["predict", "brain-tumour-slices", str(folder / "Flair_subtrMeanDivStd.nii.gz"), str(out)]) == 0
+    with open(out, newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert list(rows[0]) == ["image", "class", "probability", "no tumour", "tumour"] and len(rows) == 155
+    assert rows[3]["image"] == "Flair_subtrMeanDivStd.nii.gz:slice[3]"
+    truth = slice_targets(read(folder / "OTMultiClass.nii.gz").array)
+    assert f1_score(truth, np.array([r["class"] == "tumour" for r in rows], int)) > 0.8

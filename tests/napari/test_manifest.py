@@ -14,7 +14,7 @@ from napari_medimg._napari.manifest import build_manifest, manifest_yaml
 from napari_medimg.operations import OPERATIONS
 
 ROOT = Path(__file__).resolve().parents[2]
-EXTRA_WIDGETS = ("dicom_browser", "features_table", "measure", "results", "classify_objects", "feature_selection", "feature_plots", "scribble_classifier", "classify_images", "display", "three_views", "train_segmentation", "train_landmarks", "train_generator", "generate_images", "deidentify_dicom", "export_dicom_seg", "workflow", "batch", "recipe")
+EXTRA_WIDGETS = ("dicom_browser", "features_table", "measure", "results", "classify_objects", "feature_selection", "feature_plots", "scribble_classifier", "classify_images", "display", "three_views", "train_segmentation", "train_landmarks", "train_generator", "generate_images", "classify_slices", "deidentify_dicom", "export_dicom_seg", "workflow", "batch", "recipe")
 
 _DISCOVER = (
     "import json, npe2;"

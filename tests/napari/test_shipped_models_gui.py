@@ -117,3 +117,33 @@ def test_brain_tumour_centres_from_the_recipes_menu_as_points_in_world_mm(make_n
     centre = np.array(ndimage.center_of_mass(largest))
     assert np.linalg.norm((index[0] - centre) * np.asarray(layer.scale)) < 5.0
     assert points.features["volume_ml"].iloc[0] > 50 and 0 < points.features["confidence"].iloc[0] <= 1
+
+
+def test_slice_classifier_dock_lists_the_tumour_slices_and_shows_the_most_likely(make_napari_viewer, qtbot,
+                                                                                 shared_data):
+    """Layers > Classify > Learned models > Classify slices of a volume (CNN + GRU) on a FLAIR opened
+    with File > Open: a row per axial slice, the tumour slices found (a development case of the model:
+    a wiring check), and the viewer moved to the most likely slice."""
+    from _widgets import prefer_medimg_reader
+    from napari_medimg.learn.sequence import f1_score, slice_targets
+
+    viewer = make_napari_viewer()
+    prefer_medimg_reader()
+    folder = shared_data / "mr/brats_tumour/brats_2013_pat0002_1"
+    (layer,) = viewer.open(folder / "Flair_subtrMeanDivStd.nii.gz", plugin=None)
+    widget = open_widget(viewer, "classify_slices")
+    assert widget.model.value == "brain-tumour-slices" and "F1" in widget.card_info.value
+    widget.image_layer.value = layer
+    worker = widget.start(start_thread=False)
+    with qtbot.waitSignal(worker.finished, timeout=120_000):
+        worker.start()
+    table = widget.table.value
+    assert len(table["data"]) == layer.data.shape[widget.result.axis] and "tumour" in widget.summary.value
+    (expert,) = viewer.open(folder / "OTMultiClass.nii.gz", plugin=None)  # on the same displayed grid
+    truth = slice_targets(np.asarray(expert.data))
+    assert widget.result.axis == 0  # axial slices are the displayed volume's first axis
+    assert f1_score(truth, widget.result.classes) > 0.8
+    widget.go_to_most_likely()
+    best = int(np.argmax(widget.result.probabilities[:, 1]))
+    assert truth[best] == 1
+    assert viewer.dims.point[0] == pytest.approx(layer.data_to_world([best, 0, 0])[0])

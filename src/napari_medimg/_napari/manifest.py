@@ -65,6 +65,7 @@ DOCK_WIDGETS = (
     ("train_landmarks", "Train a landmark detector (points)", "landmark_widget:LandmarkWidget"),
     ("train_generator", "Train an image generator (VAE, GAN, diffusion)", "generator_train_widget:TrainGeneratorWidget"),
     ("generate_images", "Generate images (sample, interpolate, reconstruct)", "generate_widget:GenerateWidget"),
+    ("classify_slices", "Classify slices of a volume (CNN + GRU)", "slice_classifier_widget:SliceClassifierWidget"),
     ("deidentify_dicom", "De-identify DICOM (PS3.15 basic profile)", "dicom_export_widget:DeidentifyWidget"),
     ("export_dicom_seg", "Export labels as DICOM SEG + measurement SR", "dicom_export_widget:DicomExportWidget"),
     ("workflow", "Workflow (record, edit, save, replay)", "workflow_widget:WorkflowWidget"),
@@ -142,7 +143,7 @@ def build_manifest() -> dict[str, Any]:
         menus.setdefault(submenu_id(op.menu), []).append({"command": command})
     menus[submenu_id("Recipes")].insert(0, {"command": f"{PLUGIN}.recipe"})
     menus.setdefault(submenu_id("Learn"), []).append({"command": f"{PLUGIN}.train_segmentation"})
-    for key in ("train_landmarks", "train_generator", "generate_images"):
+    for key in ("train_landmarks", "classify_slices", "train_generator", "generate_images"):
         menus[submenu_id("Learn")].append({"command": f"{PLUGIN}.{key}"})
     return {
         "name": PLUGIN,

@@ -21,7 +21,10 @@ MODELS_DIR = Path(__file__).resolve().parent / "models"
 
 
 def model_kind(card: dict[str, Any]) -> str:
-    """``"segmentation"``, ``"classifier"``, ``"landmarks"`` or ``"generator"`` (cards without a kind are segmentation models)."""
+    """``"segmentation"``, ``"classifier"``, ``"slice_classifier"``, ``"landmarks"`` or ``"generator"``.
+
+    Cards without a kind are segmentation models.
+    """
     return card.get("kind", "segmentation")
 
 
@@ -30,7 +33,7 @@ def shipped_names(kind: str | None = None) -> list[str]:
 
     Parameters
     ----------
-    kind : {"segmentation", "classifier", "landmarks", "generator"}, optional
+    kind : {"segmentation", "classifier", "slice_classifier", "landmarks", "generator"}, optional
         Keep only models of this kind (read from their cards, no torch).
     """
     names = sorted(p.stem for p in MODELS_DIR.glob("*.safetensors"))
@@ -63,6 +66,8 @@ def _figure(validation: dict, classes: list, kind: str = "segmentation") -> str:
         parts = [f"{label} {mean[key]:.3f} ± {sd.get(key, 0.0):.3f}" for key, label in _CLASSIFIER_FIGURES
                  if key in mean]
         return f"{', '.join(parts)} ({k}-fold CV)" if k else ", ".join(parts)
+    if kind == "slice_classifier":
+        return f"{validation.get('metric', 'F1')} {mean['f1']:.3f} ± {sd.get('f1', 0.0):.3f} ({k}-fold CV by patient)"
     if kind == "landmarks":
         parts = [f"mean error {mean['mean_error_px']:.1f} ± {sd.get('mean_error_px', 0.0):.1f} px"]
         if "ctr_mean_abs_difference" in mean:
@@ -80,7 +85,9 @@ def model_summary(card: dict[str, Any]) -> dict[str, str]:
     info = card.get("input", {})
     arch = card.get("architecture", {})
     kind = model_kind(card)
-    if kind in ("classifier", "landmarks"):
+    if kind == "slice_classifier":
+        how = f"volume, its {info.get('slices', 'axial')} slices at {'x'.join(map(str, info.get('size', [])))} in one sequence"
+    elif kind in ("classifier", "landmarks"):
         how = f"2D image, whole image at {'x'.join(map(str, info.get('resize_to', [])))}"
     elif kind == "generator":
         how = f"makes {'x'.join(map(str, info.get('image_size', [])))} images ({card.get('method', '?')})"
@@ -94,7 +101,7 @@ def model_summary(card: dict[str, Any]) -> dict[str, str]:
         classes = ", ".join(c["name"] for c in card.get("classes", []))
     else:
         classes = ", ".join(f"{c['value']} = {c['name']}" for c in card.get("classes", [])
-                            if c.get("value") or kind == "classifier")
+                            if c.get("value") or kind in ("classifier", "slice_classifier"))
     validation = card.get("validation", {})
     return {"name": card.get("name", ""), "kind": kind, "task": card.get("task", ""),
             "modality": card.get("modality", ""), "input": how, "classes": classes,
@@ -169,12 +176,14 @@ def card_markdown(card: dict[str, Any]) -> str:
     training, validation = card.get("training", {}), card.get("validation", {})
     arch = card["architecture"]
     shape = (f"layers {arch.get('layers')}, widths {arch.get('block_inplanes')}" if summary["kind"] == "classifier"
-             else f"features {arch.get('features')}")
-    unit = "patches" if summary["kind"] == "segmentation" else "images"
+             else f"features {arch.get('features')}, GRU {arch.get('hidden')} units each way"
+             if summary["kind"] == "slice_classifier" else f"features {arch.get('features')}")
+    unit = {"segmentation": "patches", "slice_classifier": "runs of slices"}.get(summary["kind"], "images")
     lines = [f"# {summary['name']}", "", summary["task"], "",
              f"- **Images**: {summary['modality']}; the model sees the {summary['input']}.",
              f"- **{'Landmarks' if summary['kind'] == 'landmarks' else 'Labels'}**: {summary['classes']}.",
-             f"- **Network**: MONAI {arch['name']} {arch['spatial_dims']}D, "
+             f"- **Network**: {'own' if arch['name'] == 'slice_sequence' else 'MONAI'} {arch['name']} "
+             f"{arch['spatial_dims']}D, "
              f"{shape}, {card.get('weights', {}).get('bytes', 0) / 1e6:.1f} MB "
              "(safetensors; SHA-256 in the JSON card, checked before loading).",
              *_provenance_lines(card, unit, f"; augmentation {training.get('augment')}"), "", "## Validation", "",

@@ -15,6 +15,7 @@ work as for every model.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -27,7 +28,7 @@ from .batch_augment import jitter_intensity, random_affine, warp
 from .normalize import normalize
 
 __all__ = ["SliceSequenceNet", "prepare_volume", "slice_targets", "SliceRuns", "fit_slice_model",
-           "predict_slices", "f1_score", "DEFAULTS"]
+           "predict_slices", "f1_score", "DEFAULTS", "slice_classifier_card", "SliceClasses", "classify_volume_slices"]
 
 #: Settings of a slice-sequence training run.
 DEFAULTS: dict[str, Any] = {
@@ -204,6 +205,98 @@ def fit_slice_model(volumes, targets, config: dict[str, Any] | None = None, *, v
                    validate=validate if val is not None else None)
     model.eval()
     return model, result
+
+
+def slice_classifier_card(cfg: dict[str, Any], result, *, name: str, task: str, modality: str,
+                          class_names: Sequence[str], training: dict | None = None, validation: dict | None = None,
+                          command: str | None = None) -> dict[str, Any]:
+    """The model card of a slice classifier trained by :func:`fit_slice_model` (``kind: slice_classifier``).
+
+    ``cfg`` is the run's settings (:data:`DEFAULTS` with its overrides); the card's
+    ``input`` says how a volume is shown to the model (its axial slices, resized to
+    ``size``, normalised as in training).
+    """
+    card = {"kind": "slice_classifier", "name": name, "task": task, "modality": modality,
+            "architecture": {**cfg["network"], "out_channels": len(class_names)},
+            "classes": [{"value": i, "name": n} for i, n in enumerate(class_names)],
+            "input": {"size": list(cfg["size"]), "normalisation": cfg["normalisation"], "slices": "axial"},
+            "training": {**cfg["training"], "iterations_run": result.iterations, "seconds": round(result.seconds, 1),
+                         "augment": cfg["augment"], **(training or {})},
+            "validation": validation or {}}
+    if command:
+        card["command"] = command
+    return card
+
+
+@dataclasses.dataclass
+class SliceClasses:
+    """Class probabilities of every slice of a volume, along the array axis nearest to axial.
+
+    Attributes
+    ----------
+    axis : int
+        The volume's array axis the slices are taken along (nearest to the patient's
+        head-foot axis, so a sagittal series is still read as axial slices).
+    probabilities : numpy.ndarray
+        ``(n_slices, K)``, in the order of the volume's own array index along ``axis``.
+    class_names : list of str
+    """
+
+    axis: int
+    probabilities: np.ndarray
+    class_names: list[str]
+
+    @property
+    def classes(self) -> np.ndarray:
+        """The most probable class of each slice (index into ``class_names``)."""
+        return self.probabilities.argmax(1)
+
+    def table(self) -> dict[str, np.ndarray]:
+        """``slice``, ``class``, ``probability`` (of that class), then one probability column per class."""
+        chosen = self.classes
+        columns = {"slice": np.arange(len(chosen)), "class": np.asarray(self.class_names)[chosen],
+                   "probability": self.probabilities[np.arange(len(chosen)), chosen]}
+        columns.update({n: self.probabilities[:, k] for k, n in enumerate(self.class_names)})
+        return columns
+
+    def summary(self) -> str:
+        """Which slices hold the last class (e.g. tumour) and the volume's probability of it."""
+        found = np.flatnonzero(self.classes == len(self.class_names) - 1)
+        name = self.class_names[-1]
+        volume_p = float(self.probabilities[:, -1].max()) if len(self.probabilities) else float("nan")
+        where = f"slices {found[0]}-{found[-1]} ({len(found)} of {len(self.classes)})" if len(found) else "no slice"
+        return f"{name}: {where}; volume probability {volume_p:.2f} (its most likely slice)"
+
+
+def classify_volume_slices(model, card: dict, volume, *, device="cpu") -> SliceClasses:
+    """Every slice of a volume classified by a slice classifier (CNN + GRU over the slices).
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        A :class:`SliceSequenceNet` from its checkpoint.
+    card : dict
+        Its card (``input.size``, ``input.normalisation``, ``classes``).
+    volume : Volume
+        A 3D study; it is read along the array axis nearest to the head-foot axis.
+
+    Returns
+    -------
+    SliceClasses
+    """
+    from ..io.orientation import to_nearest_axes
+
+    if volume.spatial_ndim != 3 or volume.leading_shape:
+        raise ValueError("a slice classifier reads the slices of one 3D volume; this image has shape "
+                         f"{volume.array.shape}")
+    shown, how = to_nearest_axes(volume)
+    info = card["input"]
+    probabilities = predict_slices(model, prepare_volume(shown.array, info["size"], info.get("normalisation")),
+                                   device=device)
+    if how.flips[0]:  # the axial axis of the shown volume runs against the source's
+        probabilities = probabilities[::-1]
+    return SliceClasses(int(how.order[0]), np.ascontiguousarray(probabilities),
+                        [c["name"] for c in card["classes"]])
 
 
 def leave_one_group_out(volumes, targets, groups: Sequence[str], config: dict[str, Any] | None = None, *,
