@@ -147,6 +147,8 @@ class SliceClassifierWidget(Container):
         world = np.asarray(layer.data_to_world(index), float)
         offset = self.viewer.dims.ndim - layer.ndim  # the layer's axes are the viewer's last ones
         self.viewer.dims.set_point(offset + axis, world[axis])
+        if self.table.native.currentRow() != slice_index:  # the row shown in the table too
+            self.table.native.selectRow(slice_index)
 
     def go_to_most_likely(self, *_: Any) -> None:
         """Show the slice most likely to hold the last class (tumour)."""
