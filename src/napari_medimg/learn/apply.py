@@ -25,7 +25,7 @@ import numpy as np
 from ..dtypes import as_labels
 from .normalize import normalize
 
-__all__ = ["input_mode", "as_model_input", "resize_image", "predict_image", "predict_volume", "segment_with_model"]
+__all__ = ["input_mode", "as_model_input", "image_channels", "resize_image", "predict_image", "predict_volume", "segment_with_model"]
 
 MODES = ("resize", "slices", "spacing")
 
@@ -60,6 +60,11 @@ def as_model_input(image: np.ndarray, ndim: int, channels: int = 1) -> np.ndarra
     return data
 
 
+def image_channels(arch: dict, info: dict) -> int:
+    """Channels of the image a model takes: its input channels less a click channel (:mod:`.guidance`)."""
+    return int(arch.get("in_channels", 1)) - (1 if info.get("guidance") else 0)
+
+
 def resize_image(image: np.ndarray, shape: Sequence[int]) -> np.ndarray:
     """Resize a float image (linear, anti-aliased when shrinking) to ``shape``."""
     from skimage.transform import resize
@@ -68,20 +73,23 @@ def resize_image(image: np.ndarray, shape: Sequence[int]) -> np.ndarray:
                   preserve_range=True).astype(np.float32)
 
 
-def _whole_image(model, image: np.ndarray, info: dict, device, uncertainty: bool):
+def _whole_image(model, image: np.ndarray, info: dict, device, uncertainty: bool, clicks=None):
     import torch
     from scipy.ndimage import zoom
 
     size = tuple(int(n) for n in info["resize_to"])
     data = normalize(image, info.get("normalisation"))
     small = resize_image(data, size)
-    x = torch.from_numpy(small)[None, None].to(device)
-    with torch.inference_mode():
-        prob = torch.softmax(model(x), 1)[0].float().cpu().numpy()
     factors = [n / m for n, m in zip(image.shape, size)]
 
     def up(plane: np.ndarray) -> np.ndarray:
         return zoom(plane, factors, order=1, mode="nearest", grid_mode=True)[: image.shape[0], : image.shape[1]]
+
+    if info.get("guidance"):
+        return _clicked_objects(model, small, image.shape, info, clicks, factors, up, device, uncertainty)
+    x = torch.from_numpy(small)[None, None].to(device)
+    with torch.inference_mode():
+        prob = torch.softmax(model(x), 1)[0].float().cpu().numpy()
 
     best = np.full(image.shape, -1.0, np.float32)
     labels = np.zeros(image.shape, np.uint8)
@@ -95,9 +103,37 @@ def _whole_image(model, image: np.ndarray, info: dict, device, uncertainty: bool
     return labels, np.clip(np.rint(up(entropy.astype(np.float32)) * 100), 0, 100).astype(np.uint8)
 
 
+def _clicked_objects(model, small: np.ndarray, shape, info: dict, clicks, factors, up, device, uncertainty: bool):
+    """A click-guided model's objects: one per click (its own forward pass), joined; entropy at the most sure."""
+    import torch
+
+    from .guidance import click_channel, object_at
+
+    points = np.asarray(clicks if clicks is not None else np.zeros((0, 2)), float).reshape(-1, small.ndim)
+    if not len(points):
+        raise ValueError("this model segments the object you click on: give at least one click (a point in it)")
+    sigma = float(info["guidance"]["sigma_px"])
+    # the click's place on the model's grid: voxel centres map as in resize_image
+    model_points = (points + 0.5) / np.asarray(factors) - 0.5
+    x = np.stack([np.stack([small, click_channel(small.shape, p, sigma)]) for p in model_points])
+    with torch.inference_mode():
+        prob = torch.softmax(model(torch.from_numpy(x).to(device)), 1).float().cpu().numpy()
+    labels = np.zeros(shape, np.uint8)
+    unsure = np.zeros(shape, np.float32) if uncertainty else None
+    for point, p in zip(points, prob):
+        found = object_at(up(p[1]) > up(p[0]), point)
+        labels[found] = 1
+        if uncertainty:
+            entropy = -(p * np.log(np.clip(p, 1e-12, 1.0))).sum(0) / np.log(len(p))
+            unsure = np.maximum(unsure, up(entropy.astype(np.float32)))
+    if not uncertainty:
+        return labels, None
+    return labels, np.clip(np.rint(unsure * 100), 0, 100).astype(np.uint8)
+
+
 def predict_image(model, card: dict, image: np.ndarray, spacing: Sequence[float] | None = None, *,
                   device="cpu", uncertainty: bool = False, progress: Callable[[float], None] | None = None,
-                  cancel: Callable[[], bool] | None = None, **kwargs):
+                  cancel: Callable[[], bool] | None = None, clicks=None, **kwargs):
     """Labels of ``image`` on its own grid, from a model and its card.
 
     Parameters
@@ -118,6 +154,9 @@ def predict_image(model, card: dict, image: np.ndarray, spacing: Sequence[float]
     progress, cancel : callable, optional
         ``progress(fraction)``; ``cancel()`` polled between slices and sliding windows
         (returning True raises :class:`~napari_medimg.progress.OperationCancelled`).
+    clicks : array-like, optional
+        ``(n, ndim)`` voxel indices of clicks, for a click-guided model (:mod:`.guidance`):
+        each click gives the object under it (label 1), and the objects are joined.
     **kwargs
         Passed to :func:`.infer.predict` (``overlap``, ``batch_size``, ``tta_axes``).
 
@@ -148,6 +187,11 @@ def predict_image(model, card: dict, image: np.ndarray, spacing: Sequence[float]
         data = np.where(missing, np.float32(np.nanmedian(data)), data.astype(np.float32, copy=False))
         warnings.warn(f"segmentation model: {int(missing.sum())} NaN voxels taken as missing (labelled 0)",
                       RuntimeWarning, stacklevel=2)
+    guided = bool(card.get("input", {}).get("guidance"))
+    if clicks is not None and not guided:
+        raise ValueError(f"{card.get('name') or 'this model'} finds its objects without clicks: leave the clicks out")
+    if guided:
+        kwargs["clicks"] = clicks
     result = _predict(model, card, data, spacing, device=device, uncertainty=uncertainty, progress=progress,
                       cancel=cancel, **kwargs)
     if missing is None:
@@ -174,11 +218,11 @@ def _predict(model, card: dict, image: np.ndarray, spacing, *, device, uncertain
     arch = card["architecture"]
     mode = input_mode(info)
     if mode == "resize":
-        data = as_model_input(image, arch["spatial_dims"], arch["in_channels"])
-        labels, unsure = _whole_image(model, data, info, device, uncertainty)
+        data = as_model_input(image, arch["spatial_dims"], image_channels(arch, info))
+        labels, unsure = _whole_image(model, data, info, device, uncertainty, kwargs.get("clicks"))
         return (as_labels(labels), unsure) if uncertainty else as_labels(labels)
     if mode == "spacing":
-        return predict(model, as_model_input(image, arch["spatial_dims"], arch["in_channels"]),
+        return predict(model, as_model_input(image, arch["spatial_dims"], image_channels(arch, info)),
                        patch_size=info["patch_size"], spacing=spacing, model_spacing=info.get("spacing"),
                        normalisation=info.get("normalisation"), device=device, uncertainty=uncertainty,
                        progress=progress, cancel=cancel, **kwargs)

@@ -30,8 +30,9 @@ from typing import Any
 import numpy as np
 
 from . import IGNORE_LABEL
-from .apply import as_model_input, input_mode, predict_image, resize_image
+from .apply import as_model_input, image_channels, input_mode, predict_image, resize_image
 from .augment import Augmentation
+from .guidance import ClickBatches, check_guidance, deepest_points
 from .infer import to_grid
 from .metrics import dice_counts, dice_scores
 from .normalize import check_normalisation, normalize
@@ -103,6 +104,11 @@ def check_config(config: dict[str, Any]) -> dict[str, Any]:
         if len(info["spacing"]) != ndim or len(info["patch_mm"]) != ndim:
             raise ValueError(f"spacing and patch_mm need {ndim} values for a {ndim}D network")
         info["patch_size"] = list(patch_voxels(info["patch_mm"], info["spacing"], cfg["network"]["divisor"]))
+    info["guidance"] = check_guidance(info.get("guidance"))
+    if info["guidance"] is not None:
+        if mode != "resize" or len(values) != 1 or cfg["network"]["in_channels"] < 2:
+            raise ValueError("a click-guided model is a whole-image model (resize_to) with one class and one "
+                             "input channel more than the image's (the click): in_channels 2 for a grey image")
     cfg["input"] = info
     cfg["augment"] = Augmentation.from_dict(cfg.get("augment")).to_dict()
     cfg["flip_axes"] = [int(a) for a in cfg.get("flip_axes", [])]
@@ -138,7 +144,8 @@ def training_pairs(cases: Sequence[Case], cfg: dict[str, Any]) -> tuple[list, li
                     pairs.append(resample_pair(plane, plane_labels, in_plane, info["spacing"]))
                     spacings.append(tuple(info["spacing"]))
             continue
-        image = normalize(as_model_input(case.image, net["spatial_dims"], net["in_channels"]), info["normalisation"])
+        image = normalize(as_model_input(case.image, net["spatial_dims"], image_channels(net, info)),
+                          info["normalisation"])
         if mode == "resize":
             size = tuple(info["resize_to"])
             pairs.append((resize_image(image, size), to_grid(labels, size)))
@@ -214,6 +221,10 @@ def fit(cases: Sequence[Case], config: dict[str, Any], *, progress: Callable[[fl
             val = PatchSampler(vpairs, vspacings, [p * s for p, s in zip(cfg["input"]["patch_size"], vspacings[0])],
                                batch_size=tr["batch_size"], multiple=net["divisor"],
                                seed=tr["seed"] + 1).fixed_batches(max(2, len(vpairs) // tr["batch_size"] + 1))
+    guidance = cfg["input"]["guidance"]
+    if guidance is not None:  # a click on an object of each training patch; validation clicks its deepest point
+        sampler = ClickBatches(sampler, guidance["sigma_px"], seed=tr["seed"])
+        val = None if val is None else list(ClickBatches(val, guidance["sigma_px"], seed=None))
     device, message = choose_device(tr["device"])
     if log is not None:
         log(message)
@@ -235,11 +246,24 @@ def fit(cases: Sequence[Case], config: dict[str, Any], *, progress: Callable[[fl
 
 
 def score_cases(model, card: dict, cases: Sequence[Case], num_classes: int) -> np.ndarray:
-    """Per-case, per-class Dice ``(n_cases, num_classes)`` on each case's own grid (NaN where absent)."""
+    """Per-case, per-class Dice ``(n_cases, num_classes)`` on each case's own grid (NaN where absent).
+
+    A click-guided model (:mod:`.guidance`) is given a click at the deepest point of each
+    object of the case's labels; a case without an object is not scored (NaN).
+    """
     out = []
+    guided = bool(card.get("input", {}).get("guidance"))
     for case in cases:
-        pred = predict_image(model, card, case.image, case.spacing)
-        out.append(dice_scores(dice_counts(pred, np.asarray(case.labels), num_classes)))
+        labels = np.asarray(case.labels)
+        if guided:  # a click at the deepest point of each object; a case without one has nothing to click
+            clicks = deepest_points((labels > 0) & (labels != IGNORE_LABEL))
+            if not clicks:
+                out.append(np.full(num_classes, np.nan))
+                continue
+            pred = predict_image(model, card, case.image, case.spacing, clicks=clicks)
+        else:
+            pred = predict_image(model, card, case.image, case.spacing)
+        out.append(dice_scores(dice_counts(pred, labels, num_classes)))
     return np.asarray(out, float)
 
 
