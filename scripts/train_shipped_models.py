@@ -139,6 +139,16 @@ def cxr_notes(cases, validation) -> list[str]:
             f"finds scores 0. Over the {len(drawn)} with both lungs drawn: {figures}."]
 
 
+def busi_click_notes(cases, validation) -> list[str]:
+    """Per-image figures of the click model (normal images have no lesion to click and are not scored)."""
+    scores = [row["lesion"] for row in validation["per_case"].values() if np.isfinite(row["lesion"])]
+    return [f"Scored from one click at the deepest point of each lesion of the {len(scores)} images with a lesion "
+            f"(the {len(cases) - len(scores)} normal images have none to click): mean {np.mean(scores):.3f}, median "
+            f"{np.median(scores):.3f}, {sum(s < 0.5 for s in scores)} below 0.5. The classical watershed from the "
+            "same clicks and a second training run of this config are compared in scripts/results/busi_click.json "
+            "(python scripts/busi_click_experiment.py)."]
+
+
 def save_shipped(args, card: dict, result) -> Path:
     """Write ``<out>/<name>.safetensors`` (the best weights), its JSON card and the card as Markdown."""
     from napari_medimg.learn.checkpoint import read_card, save_checkpoint
@@ -316,6 +326,7 @@ def train_classifier(args, config: dict) -> int:
 MODELS = {  # name -> (cases, folds, extra per-fold figures, notes from the per-case figures)
     "cxr-lungs-heart": (cxr_cases, 5, cxr_extra, cxr_notes),
     "busi-lesion": (busi_cases, 5, busi_extra, None),
+    "busi-lesion-click": (busi_cases, 5, None, busi_click_notes),  # scored from a click at each lesion's deepest point
     "brats-flair-tumour": (brats_cases, 3, None, None),
 }
 

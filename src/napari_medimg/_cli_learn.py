@@ -323,6 +323,12 @@ def cmd_predict(args: argparse.Namespace) -> int:
         return tables[kind](model, card, args, device)
     if args.saliency:
         raise ValueError("--saliency is for classifiers; a segmentation model writes labels")
+    from .learn.guidance import needs_clicks
+
+    if needs_clicks(read_card(resolve(args.model))):
+        raise ValueError(f"{args.model} segments the object you click on and predict takes no clicks: for breast "
+                         "lesions run napari-medimg run breast_lesion_from_click IMAGE OUT --seeds CLICKS.csv; from "
+                         "Python, napari_medimg.learn.apply.predict_image(model, card, image, clicks=...)")
     source = Path(args.input)
     files = _image_files(source) if source.is_dir() else []
     pairs = [(f, Path(args.output) / _output_name(f)) for f in files] if files else [(source, Path(args.output))]

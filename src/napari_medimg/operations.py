@@ -22,7 +22,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .learn.registry import shipped_names
+from .learn.registry import automatic_segmentation_names
 from .volume import Volume
 
 __all__ = ["Parameter", "Operation", "OPERATIONS", "get_operation", "list_operations", "run_operation"]
@@ -1173,6 +1173,8 @@ OPERATIONS: tuple[Operation, ...] = (
         output_kind="labels",
         parameters=(
             Parameter("seeds", np.ndarray, None, help="A click in each dark (hypoechoic) lesion.", layer_kind="points"),
+            _p("method", str, "unet", "", "'unet': the shipped click-guided U-Net busi-lesion-click; 'watershed': "
+               "the classical watershed at the best-fitting scale.", choices=("unet", "watershed")),
         ),
         needs_spacing=True,
         reports_progress=True,
@@ -1201,7 +1203,7 @@ OPERATIONS: tuple[Operation, ...] = (
         parameters=(
             _p("model", str, "cxr-lungs-heart", "", "A shipped model (`napari-medimg models` lists what each segments, "
                "on which images, and its validation figure).",
-               choices=tuple(shipped_names("segmentation"))),
+               choices=tuple(automatic_segmentation_names())),
         ),
         reports_progress=True,
         geometry="new",

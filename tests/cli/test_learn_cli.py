@@ -17,7 +17,7 @@ from napari_medimg import read  # noqa: E402
 from napari_medimg.cli import main  # noqa: E402
 from napari_medimg.learn.registry import shipped_names  # noqa: E402
 
-SHIPPED = ("brain-tumour-slices", "brats-flair-tumour", "busi-lesion", "cxr-landmarks", "cxr-lungs-heart", "pneumonia-cnn",
+SHIPPED = ("brain-tumour-slices", "brats-flair-tumour", "busi-lesion", "busi-lesion-click", "cxr-landmarks", "cxr-lungs-heart", "pneumonia-cnn",
            "pneumoniamnist-generator", "pneumoniamnist-vae")
 
 

@@ -91,7 +91,7 @@ def test_one_click_tumour_and_lesion_from_the_recipes_menu(make_napari_viewer, q
     inside = np.unravel_index(np.argmax(ndimage.distance_transform_edt(lesion)), lesion.shape)
     for key, image, click, reference, measured in (
         ("brain_tumour_from_click", flair, dark, truth, 0.865),
-        ("breast_lesion_from_click", picture, inside, lesion, 0.94),
+        ("breast_lesion_from_click", picture, inside, lesion, 0.891),  # the click-guided U-Net
     ):
         points = viewer.add_points([image.data_to_world(click)], name=f"{key} click")
         widget = open_widget(viewer, key)
@@ -125,7 +125,7 @@ def test_breast_ultrasound_recipe_takes_a_click_from_a_points_layer(make_napari_
         worker.start()
     lesion = viewer.layers[f"{image.name} lesion"]
     found = np.asarray(lesion.data) > 0
-    assert 2 * (found & mask).sum() / (found.sum() + mask.sum()) > 0.9  # measured 0.94
+    assert 2 * (found & mask).sum() / (found.sum() + mask.sum()) > 0.85  # measured 0.89 (the U-Net)
     assert "maximum_diameter_mm" in lesion.features and "area_mm2" in dock.results.value
     dock.report_folder.value = tmp_path / "report"
     page = dock.save_report().read_text()

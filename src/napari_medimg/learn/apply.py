@@ -187,7 +187,9 @@ def predict_image(model, card: dict, image: np.ndarray, spacing: Sequence[float]
         data = np.where(missing, np.float32(np.nanmedian(data)), data.astype(np.float32, copy=False))
         warnings.warn(f"segmentation model: {int(missing.sum())} NaN voxels taken as missing (labelled 0)",
                       RuntimeWarning, stacklevel=2)
-    guided = bool(card.get("input", {}).get("guidance"))
+    from .guidance import needs_clicks
+
+    guided = needs_clicks(card)
     if clicks is not None and not guided:
         raise ValueError(f"{card.get('name') or 'this model'} finds its objects without clicks: leave the clicks out")
     if guided:

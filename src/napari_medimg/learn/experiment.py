@@ -32,7 +32,7 @@ import numpy as np
 from . import IGNORE_LABEL
 from .apply import as_model_input, image_channels, input_mode, predict_image, resize_image
 from .augment import Augmentation
-from .guidance import ClickBatches, check_guidance, deepest_points
+from .guidance import ClickBatches, check_guidance, deepest_points, needs_clicks
 from .infer import to_grid
 from .metrics import dice_counts, dice_scores
 from .normalize import check_normalisation, normalize
@@ -252,7 +252,7 @@ def score_cases(model, card: dict, cases: Sequence[Case], num_classes: int) -> n
     object of the case's labels; a case without an object is not scored (NaN).
     """
     out = []
-    guided = bool(card.get("input", {}).get("guidance"))
+    guided = needs_clicks(card)
     for case in cases:
         labels = np.asarray(case.labels)
         if guided:  # a click at the deepest point of each object; a case without one has nothing to click

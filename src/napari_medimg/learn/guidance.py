@@ -22,9 +22,14 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 from scipy import ndimage
 
-__all__ = ["check_guidance", "click_channel", "deepest_points", "object_at", "ClickBatches"]
+__all__ = ["needs_clicks", "check_guidance", "click_channel", "deepest_points", "object_at", "ClickBatches"]
 
 _KINDS = ("click",)
+
+
+def needs_clicks(card: dict) -> bool:
+    """Whether a model (its card) segments the object a user clicks on."""
+    return bool(card.get("input", {}).get("guidance"))
 
 
 def check_guidance(guidance: dict | None) -> dict | None:

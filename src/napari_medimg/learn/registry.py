@@ -14,8 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from .checkpoint import card_path, read_card
+from .guidance import needs_clicks
 
-__all__ = ["MODELS_DIR", "model_kind", "shipped_names", "model_summary", "list_models", "resolve", "load_model", "shipped_model", "card_markdown"]
+__all__ = ["MODELS_DIR", "model_kind", "shipped_names", "automatic_segmentation_names", "model_summary", "list_models", "resolve", "load_model", "shipped_model", "card_markdown"]
 
 MODELS_DIR = Path(__file__).resolve().parent / "models"
 
@@ -40,6 +41,11 @@ def shipped_names(kind: str | None = None) -> list[str]:
     if kind is None:
         return names
     return [name for name in names if model_kind(read_card(MODELS_DIR / f"{name}.json")) == kind]
+
+
+def automatic_segmentation_names() -> list[str]:
+    """The shipped segmentation models that need no click (those a layer can be segmented with as it is)."""
+    return [n for n in shipped_names("segmentation") if not needs_clicks(read_card(MODELS_DIR / f"{n}.json"))]
 
 
 #: figures of a classifier's validation, in the order shown
@@ -93,6 +99,7 @@ def model_summary(card: dict[str, Any]) -> dict[str, str]:
         how = f"makes {'x'.join(map(str, info.get('image_size', [])))} images ({card.get('method', '?')})"
     elif info.get("resize_to"):
         how = f"{arch.get('spatial_dims', '?')}D image, whole image at {'x'.join(map(str, info['resize_to']))}"
+        how += " with a click on the object" if needs_clicks(card) else ""
     elif info.get("slice_axis") is not None:
         how = f"volume, slice by slice at {'x'.join(map(str, info.get('spacing', [])))} mm"
     else:
