@@ -50,6 +50,26 @@ def side_by_side(*widgets: Any) -> Container:
     return Container(widgets=list(widgets), layout="horizontal", labels=False)
 
 
+#: The last entry of a dock's model picker: a checkpoint file chosen beside it.
+CHECKPOINT_CHOICE = "checkpoint file ..."
+
+
+def chosen_model(choice: str, checkpoint: Any, what: str) -> str:
+    """The model a dock's picker names: a shipped model's name, or the checkpoint file chosen beside it.
+
+    Raises
+    ------
+    ValueError
+        When the picker says checkpoint and no file is chosen.
+    """
+    if choice != CHECKPOINT_CHOICE:
+        return choice
+    path = str(checkpoint.value)
+    if path in ("", "."):
+        raise ValueError(f"choose a {what} checkpoint (.safetensors)")
+    return path
+
+
 def run_in_worker(
     function: Callable[..., Any],
     *args: Any,

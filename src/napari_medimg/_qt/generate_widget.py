@@ -17,19 +17,18 @@ from typing import Any
 import numpy as np
 from magicgui.widgets import ComboBox, Container, FileEdit, Label, ProgressBar, PushButton, SpinBox, create_widget
 
-from ._common import ProgressPoller, run_in_worker, side_by_side
+from ._common import CHECKPOINT_CHOICE, ProgressPoller, chosen_model, run_in_worker, side_by_side
 from ._viewer_events import follow_viewer
 
 __all__ = ["GenerateWidget"]
 
-CHECKPOINT = "checkpoint file ..."
 ANY_CLASS = "(training shares)"
 
 
 def _generators() -> list[str]:
     from ..learn.registry import shipped_names
 
-    return shipped_names("generator") + [CHECKPOINT]
+    return shipped_names("generator") + [CHECKPOINT_CHOICE]
 
 
 def _load(source: str):
@@ -103,12 +102,7 @@ class GenerateWidget(Container):
 
     # ------------------------------------------------------------------ model
     def _source(self) -> str:
-        if self.model.value != CHECKPOINT:
-            return self.model.value
-        path = str(self.checkpoint.value)
-        if path in ("", "."):
-            raise ValueError("choose a generator checkpoint (.safetensors)")
-        return path
+        return chosen_model(self.model.value, self.checkpoint, "generator")
 
     def _card(self) -> dict | None:
         from ..learn.checkpoint import read_card
@@ -122,7 +116,7 @@ class GenerateWidget(Container):
     def _model_changed(self, *_: Any) -> None:
         from ..learn.registry import model_summary
 
-        self.checkpoint.visible = self.model.value == CHECKPOINT
+        self.checkpoint.visible = self.model.value == CHECKPOINT_CHOICE
         card = self._card()
         if card is None:
             self.card_info.value = "choose a generator checkpoint"

@@ -16,18 +16,17 @@ from typing import Any
 import numpy as np
 from magicgui.widgets import ComboBox, Container, FileEdit, Label, ProgressBar, PushButton, Table, create_widget
 
-from ._common import run_in_worker, side_by_side
+from ._common import CHECKPOINT_CHOICE, chosen_model, run_in_worker, side_by_side
 from ._viewer_events import follow_viewer
 
 __all__ = ["SliceClassifierWidget"]
 
-CHECKPOINT = "checkpoint file ..."
 
 
 def _models() -> list[str]:
     from ..learn.registry import shipped_names
 
-    return shipped_names("slice_classifier") + [CHECKPOINT]
+    return shipped_names("slice_classifier") + [CHECKPOINT_CHOICE]
 
 
 class SliceClassifierWidget(Container):
@@ -75,18 +74,13 @@ class SliceClassifierWidget(Container):
 
     # ------------------------------------------------------------------ model
     def _source(self) -> str:
-        if self.model.value != CHECKPOINT:
-            return self.model.value
-        path = str(self.checkpoint.value)
-        if path in ("", "."):
-            raise ValueError("choose a slice classifier checkpoint (.safetensors)")
-        return path
+        return chosen_model(self.model.value, self.checkpoint, "slice classifier")
 
     def _model_changed(self, *_: Any) -> None:
         from ..learn.checkpoint import read_card
         from ..learn.registry import model_summary, resolve
 
-        self.checkpoint.visible = self.model.value == CHECKPOINT
+        self.checkpoint.visible = self.model.value == CHECKPOINT_CHOICE
         try:
             summary = model_summary(read_card(resolve(self._source())))
         except (ValueError, OSError):

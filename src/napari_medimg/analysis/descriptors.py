@@ -547,16 +547,10 @@ class Keypoints:
         ``z``/``row``/``col`` (voxel index), ``z_mm``/``y_mm``/``x_mm`` (world),
         ``scale``, ``scale_mm``, ``orientation``, ``response``.
         """
-        ndim = self.index.shape[1]
-        axes = ("z", "row", "col")[-ndim:]
-        world_axes = ("z_mm", "y_mm", "x_mm")[-ndim:]
-        columns: dict[str, np.ndarray] = {}
-        for a, name in enumerate(axes):
-            columns[name] = self.index[:, a]
-        for a, name in enumerate(world_axes):
-            columns[name] = self.world[:, a]
-        columns.update(scale=self.scale, scale_mm=self.scale_mm, orientation=self.orientation, response=self.response)
-        return columns
+        from ..point_table import position_columns
+
+        return {**position_columns(self.index, self.world), "scale": self.scale, "scale_mm": self.scale_mm,
+                "orientation": self.orientation, "response": self.response}
 
     def to_dataframe(self):
         """The :meth:`table` as a pandas DataFrame (needs pandas)."""

@@ -53,13 +53,11 @@ class TumourCentres:
 
     def table(self) -> dict[str, np.ndarray]:
         """``rank``, ``class``, ``confidence``, ``volume_ml``, ``diameter_mm``, voxel and world coordinates."""
-        columns = {"rank": np.arange(1, len(self) + 1), "class": np.array(["whole tumour"] * len(self)),
-                   "confidence": self.confidence, "volume_ml": self.volume_ml, "diameter_mm": self.diameter_mm}
-        for a, name in enumerate(("z", "row", "col")):
-            columns[name] = self.index[:, a]
-        for a, name in enumerate(("z_mm", "y_mm", "x_mm")):
-            columns[name] = self.world[:, a]
-        return columns
+        from ..point_table import position_columns
+
+        return {"rank": np.arange(1, len(self) + 1), "class": np.array(["whole tumour"] * len(self)),
+                "confidence": self.confidence, "volume_ml": self.volume_ml, "diameter_mm": self.diameter_mm,
+                **position_columns(self.index, self.world)}
 
     def summary(self) -> str:
         if not len(self):

@@ -50,13 +50,10 @@ class NoduleCandidates:
 
     def table(self) -> dict[str, np.ndarray]:
         """``rank``, ``score``, ``diameter_mm``, ``hu``, ``z``/``row``/``col`` and ``z_mm``/``y_mm``/``x_mm``."""
-        columns = {"rank": np.arange(1, len(self) + 1), "score": self.score, "diameter_mm": self.diameter_mm,
-                   "hu": self.hu}
-        for a, name in enumerate(("z", "row", "col")):
-            columns[name] = self.index[:, a]
-        for a, name in enumerate(("z_mm", "y_mm", "x_mm")):
-            columns[name] = self.world[:, a]
-        return columns
+        from ..point_table import position_columns
+
+        return {"rank": np.arange(1, len(self) + 1), "score": self.score, "diameter_mm": self.diameter_mm,
+                "hu": self.hu, **position_columns(self.index, self.world)}
 
     def summary(self) -> str:
         if not len(self):

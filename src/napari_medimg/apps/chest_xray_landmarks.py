@@ -118,8 +118,10 @@ class ChestLandmarks:
     def table(self) -> dict[str, np.ndarray]:
         """Columns for the Points layer's ``features``: ``landmark``, ``confidence``, ``row``, ``col``,
         ``y_mm``, ``x_mm`` and the ``cardiothoracic_ratio`` (the same on every row)."""
-        return {"landmark": np.array(LANDMARKS), "confidence": self.confidence, "row": self.index[:, 0],
-                "col": self.index[:, 1], "y_mm": self.world[:, -2], "x_mm": self.world[:, -1],
+        from ..point_table import position_columns
+
+        return {"landmark": np.array(LANDMARKS), "confidence": self.confidence,
+                **position_columns(self.index, self.world[:, -2:]),
                 "cardiothoracic_ratio": np.full(len(self), self.ratio)}
 
 
