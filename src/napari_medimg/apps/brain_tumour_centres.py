@@ -87,7 +87,7 @@ def centres_of_pieces(mask: np.ndarray, spacing, *, min_volume_ml: float = 0.5,
         return np.zeros((0, mask.ndim)), np.zeros(0), np.zeros(0)
     ids = np.arange(1, count + 1)
     voxel_ml = float(np.prod(spacing)) / 1000.0
-    volumes = ndimage.sum_labels(np.ones(mask.shape, np.float32), pieces, ids) * voxel_ml
+    volumes = np.bincount(pieces.ravel(), minlength=count + 1)[1:] * voxel_ml
     keep = ids[volumes >= min_volume_ml]
     keep = keep[np.argsort(-volumes[keep - 1], kind="stable")]
     centres = np.array(ndimage.center_of_mass(mask, pieces, keep), float).reshape(-1, mask.ndim)
