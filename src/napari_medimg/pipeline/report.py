@@ -1,7 +1,7 @@
 """One-page study reports of a recipe: a picture of the result, the figures with units, what was validated.
 
 :func:`write_report` writes ``report.html`` (self-contained: the picture is embedded), the
-same page as ``report.pdf`` (A4, for printing or the patient record) and ``report.png`` into a
+same page as ``report.pdf`` (A4, for printing or filing) and ``report.png`` into a
 folder. The picture is napari's screenshot when the report is made
 from napari, else :func:`render_overlay`: the slice through the first point shown (a nodule
 candidate) or with the most labelled voxels, in radiological orientation (patient's right
