@@ -9,6 +9,8 @@ busi-lesion-click`` (scripts/models/busi-lesion-click.yaml: the same settings an
 fold models match that run's up to the floating-point order of the threads). Each held-out lesion is clicked at its deepest point and found three ways:
 
 - ``unet``: the click-guided U-Net trained on the other folds;
+- ``unet_flip_tta``: the same model, its probabilities averaged with those of the left-right
+  mirrored picture and click (the flip it was trained with);
 - ``watershed``: the classical outline with the best edge-and-contrast score
   (:func:`napari_medimg.apps.breast_us.outline_candidates`), which needs no training;
 - ``watershed_picked_by_unet``: of the same watershed outlines, the one that agrees best (Dice)
@@ -42,7 +44,7 @@ from napari_medimg.learn.apply import predict_image  # noqa: E402
 from napari_medimg.learn.experiment import fit, folds, model_card  # noqa: E402
 from napari_medimg.learn.guidance import deepest_points  # noqa: E402
 
-METHODS = ("unet", "watershed", "watershed_picked_by_unet")
+METHODS = ("unet", "unet_flip_tta", "watershed", "watershed_picked_by_unet")
 
 
 def dice(a: np.ndarray, b: np.ndarray) -> float:
@@ -83,7 +85,9 @@ def main(argv=None) -> int:
                 continue
             clicks = deepest_points(truth)
             unet = predict_image(model, card, case.image, clicks=clicks) == 1
-            found = {"unet": unet, "watershed": lesion_from_click(case.image, clicks, method="watershed") > 0,
+            found = {"unet": unet, "unet_flip_tta": predict_image(model, card, case.image, clicks=clicks,
+                                                                  tta_axes=cfg["flip_axes"]) == 1,
+                     "watershed": lesion_from_click(case.image, clicks, method="watershed") > 0,
                      "watershed_picked_by_unet": picked(case.image, clicks, unet)}
             per_case[case.name] = {m: dice(found[m], truth) for m in METHODS}
         names = [cases[j].name for j in test_index if cases[j].name in per_case]

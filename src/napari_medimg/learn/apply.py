@@ -73,7 +73,7 @@ def resize_image(image: np.ndarray, shape: Sequence[int]) -> np.ndarray:
                   preserve_range=True).astype(np.float32)
 
 
-def _whole_image(model, image: np.ndarray, info: dict, device, uncertainty: bool, clicks=None):
+def _whole_image(model, image: np.ndarray, info: dict, device, uncertainty: bool, clicks=None, tta_axes=()):
     import torch
     from scipy.ndimage import zoom
 
@@ -86,7 +86,7 @@ def _whole_image(model, image: np.ndarray, info: dict, device, uncertainty: bool
         return zoom(plane, factors, order=1, mode="nearest", grid_mode=True)[: image.shape[0], : image.shape[1]]
 
     if info.get("guidance"):
-        return _clicked_objects(model, small, image.shape, info, clicks, factors, up, device, uncertainty)
+        return _clicked_objects(model, small, image.shape, info, clicks, factors, up, device, uncertainty, tta_axes)
     x = torch.from_numpy(small)[None, None].to(device)
     with torch.inference_mode():
         prob = torch.softmax(model(x), 1)[0].float().cpu().numpy()
@@ -103,11 +103,17 @@ def _whole_image(model, image: np.ndarray, info: dict, device, uncertainty: bool
     return labels, np.clip(np.rint(up(entropy.astype(np.float32)) * 100), 0, 100).astype(np.uint8)
 
 
-def _clicked_objects(model, small: np.ndarray, shape, info: dict, clicks, factors, up, device, uncertainty: bool):
-    """A click-guided model's objects: one per click (its own forward pass), joined; entropy at the most sure."""
+def _clicked_objects(model, small: np.ndarray, shape, info: dict, clicks, factors, up, device, uncertainty: bool,
+                     tta_axes=()):
+    """A click-guided model's objects: one per click (its own forward pass), joined; entropy at the most sure.
+
+    With ``tta_axes`` the probabilities are averaged over the flips of those axes (picture and
+    click flipped together).
+    """
     import torch
 
     from .guidance import click_channel, object_at
+    from .sliding_window import _flips, _forward
 
     points = np.asarray(clicks if clicks is not None else np.zeros((0, 2)), float).reshape(-1, small.ndim)
     if not len(points):
@@ -116,8 +122,10 @@ def _clicked_objects(model, small: np.ndarray, shape, info: dict, clicks, factor
     # the click's place on the model's grid: voxel centres map as in resize_image
     model_points = (points + 0.5) / np.asarray(factors) - 0.5
     x = np.stack([np.stack([small, click_channel(small.shape, p, sigma)]) for p in model_points])
+    flips = _flips(tta_axes, small.ndim)
     with torch.inference_mode():
-        prob = torch.softmax(model(torch.from_numpy(x).to(device)), 1).float().cpu().numpy()
+        out = _forward(model, torch.from_numpy(x).to(device), flips, False)
+        prob = (torch.softmax(out, 1) if len(flips) == 1 else out).float().cpu().numpy()
     labels = np.zeros(shape, np.uint8)
     unsure = np.zeros(shape, np.float32) if uncertainty else None
     for point, p in zip(points, prob):
@@ -158,7 +166,8 @@ def predict_image(model, card: dict, image: np.ndarray, spacing: Sequence[float]
         ``(n, ndim)`` voxel indices of clicks, for a click-guided model (:mod:`.guidance`):
         each click gives the object under it (label 1), and the objects are joined.
     **kwargs
-        Passed to :func:`.infer.predict` (``overlap``, ``batch_size``, ``tta_axes``).
+        Passed to :func:`.infer.predict` (``overlap``, ``batch_size``, ``tta_axes``); a
+        click-guided model takes ``tta_axes`` too (probabilities averaged over those flips).
 
     Returns
     -------
@@ -221,7 +230,8 @@ def _predict(model, card: dict, image: np.ndarray, spacing, *, device, uncertain
     mode = input_mode(info)
     if mode == "resize":
         data = as_model_input(image, arch["spatial_dims"], image_channels(arch, info))
-        labels, unsure = _whole_image(model, data, info, device, uncertainty, kwargs.get("clicks"))
+        labels, unsure = _whole_image(model, data, info, device, uncertainty, kwargs.get("clicks"),
+                                      kwargs.get("tta_axes", ()))
         return (as_labels(labels), unsure) if uncertainty else as_labels(labels)
     if mode == "spacing":
         return predict(model, as_model_input(image, arch["spatial_dims"], image_channels(arch, info)),
