@@ -111,3 +111,8 @@ def test_volume_slices_are_read_axially_and_reported_in_the_volume_own_order(dir
     table = result.table()
     assert list(table) == ["slice", "class", "probability", "no", "yes"]
     assert table["class"][-1] == "yes" and "volume probability" in result.summary()
+    holed = array.copy()  # NaN voxels are missing values (the median), said, not NaN probabilities
+    holed[(slice(None),) * axis + (0,)] = np.nan
+    with pytest.warns(RuntimeWarning, match="NaN voxels taken as missing"):
+        again = classify_volume_slices(_MeanIsTumour(), card, Volume(holed, (1.0, 1.0, 1.0), (0.0, 0.0, 0.0), direction))
+    assert np.isfinite(again.probabilities).all()

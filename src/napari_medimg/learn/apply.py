@@ -139,6 +139,30 @@ def _clicked_objects(model, small: np.ndarray, shape, info: dict, clicks, factor
     return labels, np.clip(np.rint(unsure * 100), 0, 100).astype(np.uint8)
 
 
+def without_nan(image, what: str, outcome: str) -> tuple[np.ndarray, np.ndarray | None]:
+    """An image a model can take, and where it had NaN voxels (None when it had none).
+
+    NaN voxels are missing values: they get the image's median (which moves no percentile
+    or window much; float32, no float64 copy), and a warning gives how many and ``outcome``
+    (what becomes of them). Complex, empty or infinite images are refused as the
+    operations refuse them, naming ``what``.
+    """
+    import warnings
+
+    from ..processing._validate import check_operation_input, count_nonfinite
+
+    data = check_operation_input(np.asarray(image), what)
+    if not (np.issubdtype(data.dtype, np.floating) and count_nonfinite(data)[0]):
+        return data, None
+    missing = np.isnan(data)
+    if missing.all():
+        raise ValueError(f"{what}: every voxel of the image is NaN (no value to read)")
+    data = np.where(missing, np.float32(np.nanmedian(data)), data.astype(np.float32, copy=False))
+    warnings.warn(f"{what}: {int(missing.sum())} NaN voxels taken as missing ({outcome})", RuntimeWarning,
+                  stacklevel=3)
+    return data, missing
+
+
 def predict_image(model, card: dict, image: np.ndarray, spacing: Sequence[float] | None = None, *,
                   device="cpu", uncertainty: bool = False, progress: Callable[[float], None] | None = None,
                   cancel: Callable[[], bool] | None = None, clicks=None, **kwargs):
@@ -182,21 +206,9 @@ def predict_image(model, card: dict, image: np.ndarray, spacing: Sequence[float]
         taken as missing: the model sees the image's median there, they are labelled 0,
         and a warning gives how many.
     """
-    import warnings
-
-    from ..processing._validate import check_operation_input, count_nonfinite
-
-    data = check_operation_input(np.asarray(image), "segmentation model")
-    missing = None
-    if np.issubdtype(data.dtype, np.floating) and count_nonfinite(data)[0]:
-        missing = np.isnan(data)
-        if missing.all():
-            raise ValueError("segmentation model: every voxel of the image is NaN (no value to segment)")
-        # the median moves no percentile or window much; float32 as the model takes it (no float64 copy)
-        data = np.where(missing, np.float32(np.nanmedian(data)), data.astype(np.float32, copy=False))
-        warnings.warn(f"segmentation model: {int(missing.sum())} NaN voxels taken as missing (labelled 0)",
-                      RuntimeWarning, stacklevel=2)
     from .guidance import needs_clicks
+
+    data, missing = without_nan(image, "segmentation model", "labelled 0")
 
     guided = needs_clicks(card)
     if clicks is not None and not guided:

@@ -289,9 +289,12 @@ def classify_volume_slices(model, card: dict, volume, *, device="cpu") -> SliceC
     if volume.spatial_ndim != 3 or volume.leading_shape:
         raise ValueError("a slice classifier reads the slices of one 3D volume; this image has shape "
                          f"{volume.array.shape}")
+    from .apply import without_nan
+
     shown, how = to_nearest_axes(volume)
+    data, _ = without_nan(shown.array, "slice classifier", "read as the volume's median")
     info = card["input"]
-    probabilities = predict_slices(model, prepare_volume(shown.array, info["size"], info.get("normalisation")),
+    probabilities = predict_slices(model, prepare_volume(data, info["size"], info.get("normalisation")),
                                    device=device)
     if how.flips[0]:  # the axial axis of the shown volume runs against the source's
         probabilities = probabilities[::-1]
