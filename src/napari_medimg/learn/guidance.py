@@ -17,10 +17,11 @@ background for this click). Validation and scoring click at each object's deepes
 
 from __future__ import annotations
 
+# scipy.ndimage is imported where used: the model registry reads this module to list models
+
 from collections.abc import Iterable, Sequence
 
 import numpy as np
-from scipy import ndimage
 
 __all__ = ["needs_clicks", "check_guidance", "click_channel", "deepest_points", "object_at", "ClickBatches"]
 
@@ -57,6 +58,8 @@ def click_channel(shape: Sequence[int], point: Sequence[float], sigma: float) ->
 
 def deepest_points(mask: np.ndarray) -> list[tuple[int, ...]]:
     """The deepest voxel (largest distance to the outside) of each connected object of ``mask``, largest object first."""
+    from scipy import ndimage
+
     pieces, count = ndimage.label(np.asarray(mask, bool))
     if not count:
         return []
@@ -71,6 +74,8 @@ def deepest_points(mask: np.ndarray) -> list[tuple[int, ...]]:
 
 def object_at(mask: np.ndarray, point: Sequence[float]) -> np.ndarray:
     """The connected object of ``mask`` holding ``point``, or the one nearest to it; all False when ``mask`` is empty."""
+    from scipy import ndimage
+
     pieces, count = ndimage.label(np.asarray(mask, bool))
     if not count:
         return np.zeros(mask.shape, bool)
@@ -111,6 +116,8 @@ class ClickBatches:
 
     def _click(self, foreground: np.ndarray) -> tuple[tuple[float, ...], np.ndarray]:
         """A click on one object of ``foreground`` (its inner part, as a user clicks) and that object."""
+        from scipy import ndimage
+
         if self.rng is None:
             point = deepest_points(foreground)[0]
             return point, object_at(foreground, point)
